@@ -1,0 +1,120 @@
+// The single-process workloads, run against one opened queue adapter.
+//   a  put N, then get N                -> put/s, get/s
+//   b  interleaved put, get (N pairs)   -> pairs/s
+//   c  putMany / getMany, batches of 100 -> items/s for each
+//   conc  Promise classes: 1 producer awaiting each put vs 64 puts in flight
+// Sync adapters (q.sync === true) run in plain loops; async ones await each call.
+import { Phase } from './timing.mjs';
+import { makeItem } from './items.mjs';
+
+const CHECK = 16; // look at the clock every CHECK operations
+export const BATCH = 100;
+
+function checkGot(x, where) {
+  if (x === undefined || x === null) throw new Error(`${where}: queue returned ${x} while items were waiting`);
+}
+
+export async function putThenGet(q, { n, size, capMs }) {
+  let p = new Phase(capMs);
+  let done = 0;
+  if (q.sync) {
+    for (; done < n; done++) {
+      q.put(makeItem(size, done));
+      if (done % CHECK === 0 && p.over()) { done++; break; }
+    }
+  } else {
+    for (; done < n; done++) {
+      await q.put(makeItem(size, done));
+      if (done % CHECK === 0 && p.over()) { done++; break; }
+    }
+  }
+  const put = p.end(done, n);
+  const toGet = done;
+  p = new Phase(capMs);
+  let got = 0;
+  if (q.sync) {
+    for (; got < toGet; got++) {
+      checkGot(q.get(), 'get');
+      if (got % CHECK === 0 && p.over()) { got++; break; }
+    }
+  } else {
+    for (; got < toGet; got++) {
+      checkGot(await q.get(), 'get');
+      if (got % CHECK === 0 && p.over()) { got++; break; }
+    }
+  }
+  const get = p.end(got, n);
+  return { put: put.rate, get: get.rate, n: Math.min(put.done, get.done), capped: put.capped || get.capped };
+}
+
+export async function interleaved(q, { n, size, capMs }) {
+  const p = new Phase(capMs);
+  let done = 0;
+  if (q.sync) {
+    for (; done < n; done++) {
+      q.put(makeItem(size, done));
+      checkGot(q.get(), 'get');
+      if (done % CHECK === 0 && p.over()) { done++; break; }
+    }
+  } else {
+    for (; done < n; done++) {
+      await q.put(makeItem(size, done));
+      checkGot(await q.get(), 'get');
+      if (done % CHECK === 0 && p.over()) { done++; break; }
+    }
+  }
+  const r = p.end(done, n);
+  return { pair: r.rate, n: r.done, capped: r.capped };
+}
+
+export async function batched(q, { n, size, capMs }) {
+  if (!q.putMany || !q.getMany) return { unsupported: 'no putMany/getMany' };
+  let p = new Phase(capMs);
+  let done = 0;
+  while (done < n) {
+    const k = Math.min(BATCH, n - done);
+    const items = new Array(k);
+    for (let i = 0; i < k; i++) items[i] = makeItem(size, done + i);
+    if (q.sync) q.putMany(items);
+    else await q.putMany(items);
+    done += k;
+    if (p.over()) break;
+  }
+  const put = p.end(done, n);
+  p = new Phase(capMs);
+  let got = 0;
+  while (got < done) {
+    const k = Math.min(BATCH, done - got);
+    const items = q.sync ? q.getMany(k) : await q.getMany(k);
+    if (!items || items.length === 0) throw new Error('getMany returned nothing while items were waiting');
+    got += items.length;
+    if (p.over()) break;
+  }
+  const get = p.end(got, n);
+  return { put: put.rate, get: get.rate, n: Math.min(put.done, get.done), capped: put.capped || get.capped };
+}
+
+/** One producer awaiting each put, then 64 puts in flight at a time (Promise.all per window). */
+export async function concurrency(q, { n, size, capMs, width = 64 }) {
+  if (q.sync) return { unsupported: 'sync class' };
+  let p = new Phase(capMs);
+  let done = 0;
+  for (; done < n; done++) {
+    await q.put(makeItem(size, done));
+    if (done % CHECK === 0 && p.over()) { done++; break; }
+  }
+  const one = p.end(done, n);
+  // The concurrent side does at least as many puts (it is the fast one), in whole windows.
+  const n64 = Math.max(width, Math.ceil(Math.max(n, done) / width) * width);
+  p = new Phase(capMs);
+  let done64 = 0;
+  while (done64 < n64) {
+    const w = [];
+    for (let i = 0; i < width; i++) w.push(q.put(makeItem(size, done + done64 + i)));
+    await Promise.all(w);
+    done64 += width;
+    if (p.over()) break;
+  }
+  const many = p.end(done64, n64);
+  return { one: one.rate, many: many.rate, ratio: many.rate / one.rate, n: one.done, n64: done64, capped: one.capped || many.capped };
+}

@@ -1,0 +1,79 @@
+/**
+ * Group commit for the Promise classes: puts that arrive while a commit is being prepared or is in flight share the
+ * next commit (one transaction, one fsync). The sync classes commit each put on its own.
+ *
+ * @module
+ */
+import type { Retry } from './wait.js';
+
+interface Pending<E, R> {
+  entry: E;
+  resolve(value: R | Retry): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * Collects entries and hands them to `commit` in batches. `commit` returns one result per entry, in order, or
+ * {@link Retry} for an entry that could not be taken now (a full queue); it throws to fail the whole batch.
+ */
+export class GroupCommit<E, R> {
+  private pending: Pending<E, R>[] = [];
+  private running: Promise<void> | undefined;
+  private scheduled = false;
+
+  /**
+   * @param commit - writes a batch; sync or async
+   * @param deferToImmediate - wait for `setImmediate` before committing (more callers join the batch; use when a
+   *   commit costs an fsync), instead of a microtask
+   */
+  constructor(
+    private readonly commit: (entries: E[]) => (R | Retry)[] | Promise<(R | Retry)[]>,
+    private readonly deferToImmediate: boolean,
+  ) {}
+
+  /** Queues one entry for the next commit. */
+  submit(entry: E): Promise<R | Retry> {
+    return new Promise<R | Retry>((resolve, reject) => {
+      this.pending.push({ entry, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves when nothing is pending or in flight. */
+  async drain(): Promise<void> {
+    while (this.running || this.pending.length > 0) {
+      if (!this.running) this.start();
+      await this.running;
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running) return;
+    this.scheduled = true;
+    const go = (): void => {
+      this.scheduled = false;
+      if (!this.running) this.start();
+    };
+    if (this.deferToImmediate) setImmediate(go);
+    else queueMicrotask(go);
+  }
+
+  private start(): void {
+    this.running = this.loop().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        const results = await this.commit(batch.map((p) => p.entry));
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * `persist-queue`: every queue class. Import `persist-queue/file` to avoid loading the native SQLite addon.
+ *
+ * @module
+ */
+export * from './sqlite.js';

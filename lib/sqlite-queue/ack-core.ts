@@ -1,0 +1,321 @@
+/**
+ * The core of {@link SqliteAckQueue} and {@link SqliteAckQueueSync}, on Python persist-queue's ack tables.
+ *
+ * Status values are Python's: 0 inited and 1 ready (both ready to get), 2 unack (held), 5 acked, 9 ack failed. A get
+ * marks the row unack under this instance's owner token (`pq_owner`), with a lease deadline (`pq_lease`) when
+ * `visibilityTimeout` is set, and counts the attempt (`pq_attempts`), all in one `BEGIN IMMEDIATE` transaction.
+ * Rows held by dead or closed holders and rows whose lease ran out become ready again. Unack rows without an owner
+ * were taken by a Python process: they are made ready when the queue is opened, as Python's own `auto_resume` does.
+ *
+ * @module
+ */
+import type Database from 'better-sqlite3';
+import type { PutEntry } from '../common/core.js';
+import { argTypeError, describe, QueueError, rangeError } from '../common/errors.js';
+import { validateOptions } from '../common/options.js';
+import { isOwnerAlive } from '../common/owner.js';
+import { decodeItem } from '../common/serializer.js';
+import { RETRY, type Retry } from '../common/wait.js';
+import { SqliteCoreBase, type Flavour } from './core-base.js';
+import type { ResolvedSqliteOptions } from './options.js';
+
+/** A message taken from an ack queue. */
+export interface AckMessage<T> {
+  /** The row id; pass it (or the message) to `ack()`, `nack()` or `ackFailed()`. */
+  id: number;
+  /** The item. */
+  data: T;
+  /** How many times this message has been delivered, this delivery included (1 on the first). */
+  attempts: number;
+}
+
+/** Status of a message in {@link AckQueueItem}. */
+export type AckStatus = 'ready' | 'unack' | 'acked' | 'failed';
+
+/** One row as {@link SqliteAckQueueSync.items} lists it. */
+export interface AckQueueItem<T> {
+  /** Row id. */
+  id: number;
+  /** The item. */
+  data: T;
+  /** `ready` (Python's inited or ready), `unack` (taken, not yet acked), `acked` or `failed`. */
+  status: AckStatus;
+  /** Deliveries so far. */
+  attempts: number;
+  /** When it was put, in ms since the epoch. */
+  timestamp: number;
+}
+
+/** Options of `clearAcked()`. */
+export interface ClearAckedOptions {
+  /**
+   * Keep this many of the most recent acked (and, with `includeFailed`, failed) rows.
+   * @default 0
+   */
+  keepLatest?: number;
+  /**
+   * Delete at most this many rows (the oldest first); 0 = no limit.
+   * @default 0
+   */
+  maxDelete?: number;
+  /**
+   * Also delete rows marked failed by `ackFailed()`.
+   * @default false
+   */
+  includeFailed?: boolean;
+}
+
+const INITED = 0;
+const READY = 1;
+const UNACK = 2;
+const ACKED = 5;
+const FAILED = 9;
+const STATUS_NAME: Record<number, AckStatus> = { [INITED]: 'ready', [READY]: 'ready', [UNACK]: 'unack', [ACKED]: 'acked', [FAILED]: 'failed' };
+
+interface Row {
+  _id: number;
+  data: Buffer;
+  pq_attempts: number;
+}
+
+/** Reads the id out of `ack(idOrMessage)` arguments. */
+export function messageId(idOrMessage: unknown, method: string): number {
+  const id =
+    idOrMessage !== null && typeof idOrMessage === 'object' ? (idOrMessage as { id?: unknown }).id : idOrMessage;
+  if (typeof id !== 'number') {
+    throw argTypeError(`The argument of ${method}() must be a message id (number) or a message from get(). ${describe(idOrMessage)}`);
+  }
+  if (!Number.isSafeInteger(id) || id < 0) throw rangeError(`The message id passed to ${method}() must be a non-negative integer. Received ${id}`);
+  return id;
+}
+
+/** Storage core of the SQLite ack queues. */
+export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
+  private readonly s: Record<string, Database.Statement>;
+  private readonly desc: boolean;
+  private taken = 0;
+  private done = 0;
+
+  constructor(file: unknown, opts: ResolvedSqliteOptions, flavour: Flavour, where: string) {
+    super(file, opts, flavour, where);
+    const q = this.quoted;
+    this.desc = opts.order === 'filo';
+    const order = this.desc ? '_id DESC' : '_id ASC';
+    const held = `status = ${UNACK}`;
+    const free = 'pq_owner = NULL, pq_lease = NULL';
+    const s = (sql: string): Database.Statement => this.db.prepare(sql);
+    this.s = this.guard('cannot prepare queue statements', () => ({
+      insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, timestamp, status) VALUES (?, ?, ${INITED})`),
+      reviveUnique: s(`DELETE FROM ${q} WHERE data = ? AND status IN (${ACKED}, ${FAILED})`),
+      countReady: s(`SELECT COUNT(*) FROM ${q} WHERE status < ${UNACK}`).pluck(),
+      countReadyUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${q} WHERE status < ${UNACK} LIMIT ?)`).pluck(),
+      countStatus: s(`SELECT COUNT(*) FROM ${q} WHERE status = ?`).pluck(),
+      existsReady: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE status < ${UNACK})`).pluck(),
+      peek: s(`SELECT _id, data FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1`),
+      leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)`).pluck(),
+      expire: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?`),
+      takeOne: s(
+        `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 ` +
+          `WHERE _id = (SELECT _id FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1) RETURNING _id, data, pq_attempts`,
+      ),
+      takeMany: s(
+        `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 ` +
+          `WHERE _id IN (SELECT _id FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?) RETURNING _id, data, pq_attempts`,
+      ),
+      ack: s(`UPDATE ${q} SET status = ${ACKED}, ${free} WHERE _id = ? AND status < ${ACKED}`),
+      nack: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held}`),
+      fail: s(`UPDATE ${q} SET status = ${FAILED}, ${free} WHERE _id = ? AND status < ${ACKED}`),
+      holders: s(`SELECT DISTINCT pq_owner FROM ${q} WHERE ${held} AND pq_owner IS NOT NULL`).pluck(),
+      orphans: s(`SELECT COUNT(*) FROM ${q} WHERE ${held} AND pq_owner IS NULL`).pluck(),
+      releaseOwner: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner = ?`),
+      resumeOrphans: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner IS NULL`),
+      update: s(`UPDATE OR IGNORE ${q} SET data = ? WHERE _id = ?`),
+      items: s(`SELECT _id, data, timestamp, status, pq_attempts FROM ${q} ORDER BY ${order}`),
+    }));
+    try {
+      this.write('cannot resume unacked messages', () => this.s.resumeOrphans!.run());
+      this.maybeSweep(true);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  private insertOne(e: PutEntry, ts: number): number | null {
+    if (this.opts.unique) this.s.reviveUnique!.run(e.data);
+    const info = this.s.insert!.run(e.data, ts);
+    return info.changes === 0 ? null : Number(info.lastInsertRowid);
+  }
+
+  private room(): number {
+    if (this.opts.maxSize === 0) return Infinity;
+    return this.opts.maxSize - (this.s.countReadyUpTo!.get(this.opts.maxSize) as number);
+  }
+
+  tryPut(entry: PutEntry): number | null | Retry {
+    const id = this.write('put failed', () => (this.room() < 1 ? RETRY : this.insertOne(entry, SqliteCoreBase.seconds())));
+    if (id !== RETRY) this.wrote();
+    return id;
+  }
+
+  tryPutMany(entries: PutEntry[]): (number | null)[] | Retry {
+    const ids = this.write('putMany failed', () => {
+      if (this.room() < entries.length) return RETRY;
+      const ts = SqliteCoreBase.seconds();
+      return entries.map((e) => this.insertOne(e, ts));
+    });
+    if (ids !== RETRY) this.wrote();
+    return ids;
+  }
+
+  commitBatch(entries: PutEntry[]): (number | null | Retry)[] {
+    const ids = this.write('put failed', () => {
+      let room = this.room();
+      const ts = SqliteCoreBase.seconds();
+      return entries.map((e) => (room-- < 1 ? RETRY : this.insertOne(e, ts)));
+    });
+    this.wrote();
+    return ids;
+  }
+
+  private lease(now: number): number | null {
+    return this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
+  }
+
+  private toMessage(r: Row): AckMessage<T> {
+    return { id: r._id, data: decodeItem(this.codec, r.data, `${this.table}#${r._id}`), attempts: r.pq_attempts };
+  }
+
+  private takeRows(max: number): AckMessage<T>[] | Retry {
+    if (!this.mayHaveWork()) return RETRY;
+    const version = this.readVersion();
+    const msgs = this.write('get failed', () => {
+      const now = Date.now();
+      this.s.expire!.run(now);
+      const rows = (max === 1 ? [this.s.takeOne!.get(this.owner, this.lease(now))].filter(Boolean) : this.s.takeMany!.all(this.owner, this.lease(now), max)) as Row[];
+      if (rows.length === 0) return RETRY;
+      rows.sort(this.desc ? (a, b) => b._id - a._id : (a, b) => a._id - b._id);
+      return rows.map((r) => this.toMessage(r));
+    });
+    if (msgs !== RETRY) {
+      this.taken += msgs.length;
+      this.wrote();
+      return msgs;
+    }
+    this.noteIdle(version);
+    this.maybeSweep();
+    return RETRY;
+  }
+
+  tryGet(): AckMessage<T> | Retry {
+    const msgs = this.takeRows(1);
+    return msgs === RETRY ? RETRY : msgs[0]!;
+  }
+
+  tryGetMany(max: number): AckMessage<T>[] | Retry {
+    return this.takeRows(max);
+  }
+
+  peek(): T | undefined {
+    const row = this.guard('peek failed', () => this.s.peek!.get() as Row | undefined);
+    return row ? decodeItem(this.codec, row.data, `${this.table}#${row._id}`) : undefined;
+  }
+
+  taskDone(): void {
+    if (this.done >= this.taken) throw new QueueError('taskDone() called more times than messages were taken', 'ERR_QUEUE_TASK_DONE');
+    this.done++;
+  }
+
+  tryJoin(): true | Retry {
+    const busy = this.guard('join failed', () => {
+      if (this.s.existsReady!.get()) return true;
+      if ((this.s.orphans!.get() as number) > 0) return true;
+      return (this.s.holders!.all() as string[]).length > 0;
+    });
+    if (!busy) return true;
+    this.maybeSweep(); // dead holders and expired leases make their messages ready again
+    return RETRY;
+  }
+
+  /** Changes one message's status; see {@link SqliteAckQueueSync.ack}. */
+  setStatus(idOrMessage: unknown, to: 'ack' | 'nack' | 'fail', method: string): boolean {
+    const id = messageId(idOrMessage, method);
+    const changed = this.guard(`${method} failed`, () => this.s[to]!.run(id).changes > 0);
+    if (changed) this.wrote();
+    return changed;
+  }
+
+  size(): number {
+    return this.readyCount();
+  }
+
+  empty(): boolean {
+    return this.guard('empty failed', () => !this.s.existsReady!.get());
+  }
+
+  full(): boolean {
+    return this.opts.maxSize > 0 && this.guard('full failed', () => this.room() < 1);
+  }
+
+  readyCount(): number {
+    return this.guard('count failed', () => this.s.countReady!.get() as number);
+  }
+
+  /** Rows with the given Python status value. */
+  countStatus(status: 'unack' | 'acked' | 'failed'): number {
+    const value = status === 'unack' ? UNACK : status === 'acked' ? ACKED : FAILED;
+    return this.guard('count failed', () => this.s.countStatus!.get(value) as number);
+  }
+
+  clearAcked(options: unknown): number {
+    const o = validateOptions<ClearAckedOptions>(
+      options,
+      { keepLatest: { kind: 'integer', min: 0 }, maxDelete: { kind: 'integer', min: 0 }, includeFailed: { kind: 'boolean' } },
+      'clearAcked()',
+    );
+    const statuses = o.includeFailed ? `${ACKED}, ${FAILED}` : `${ACKED}`;
+    const sql =
+      `DELETE FROM ${this.quoted} WHERE _id IN (SELECT _id FROM (SELECT _id FROM ${this.quoted} WHERE status IN (${statuses}) ` +
+      `ORDER BY _id DESC LIMIT -1 OFFSET ?) ORDER BY _id ASC LIMIT ?)`;
+    const n = this.write('clearAcked failed', () => this.db.prepare(sql).run(o.keepLatest ?? 0, o.maxDelete ? o.maxDelete : -1).changes);
+    if (n > 0) this.wrote();
+    return n;
+  }
+
+  update(idOrMessage: unknown, data: T): boolean {
+    const id = messageId(idOrMessage, 'update');
+    const bytes = this.codec.encode(data);
+    const changed = this.guard('update failed', () => this.s.update!.run(bytes, id).changes > 0);
+    if (changed) this.wrote();
+    return changed;
+  }
+
+  items(): AckQueueItem<T>[] {
+    const rows = this.guard('items failed', () => this.s.items!.all()) as (Row & { timestamp: number; status: number })[];
+    return rows.map((r) => ({
+      id: r._id,
+      data: decodeItem(this.codec, r.data, `${this.table}#${r._id}`),
+      status: STATUS_NAME[r.status] ?? 'ready',
+      attempts: r.pq_attempts,
+      timestamp: Math.round(r.timestamp * 1000),
+    }));
+  }
+
+  protected sweep(): void {
+    const now = Date.now();
+    const [holders, due] = this.guard('sweep failed', () => [this.s.holders!.all() as string[], this.s.leaseDue!.get(now) as number]);
+    const dead = holders.filter((o) => o !== this.owner && !isOwnerAlive(o));
+    if (dead.length === 0 && !due) return;
+    const changed = this.write('returning messages failed', () => {
+      let n = this.s.expire!.run(now).changes;
+      for (const o of dead) n += this.s.releaseOwner!.run(o).changes;
+      return n;
+    });
+    if (changed > 0) this.wrote();
+  }
+
+  protected release(): void {
+    if (this.write('close failed', () => this.s.releaseOwner!.run(this.owner).changes) > 0) this.wrote();
+  }
+}
+

@@ -1,0 +1,183 @@
+/**
+ * What the plain and the ack SQLite cores share: the connection, schema setup, the item codec, the owner token, the
+ * in-process signal, the cheap "did anything change?" probe, error translation and the dead-holder sweep.
+ *
+ * @module
+ */
+import type Database from 'better-sqlite3';
+import type { PutEntry, QueueCore } from '../common/core.js';
+import { argTypeError, describe, QueueError, rangeError } from '../common/errors.js';
+import { newOwner, retireOwner } from '../common/owner.js';
+import { resolveSerializer, type Codec } from '../common/serializer.js';
+import { acquireSignal, releaseSignal, RETRY, type Retry, type Signal } from '../common/wait.js';
+import { checkDbPath, isBusy, openConnection, translateError } from './connection.js';
+import { tableName, type ResolvedSqliteOptions } from './options.js';
+import { ensureSchema } from './schema.js';
+
+/** How often an idle waiter re-checks for expired leases and dead holders even when nothing was written. */
+const SWEEP_MS = 1000;
+
+/** Whether a core serves a sync class (SQLite's busy handler waits) or a Promise class (the shell retries). */
+export type Flavour = 'sync' | 'async';
+
+/** Shared base of the SQLite cores. */
+export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
+  readonly signal: Signal;
+  protected readonly db: Database.Database;
+  protected readonly table: string;
+  protected readonly quoted: string;
+  protected readonly codec: Codec<T>;
+  protected readonly owner: string;
+  protected readonly file: string;
+  private readonly signalKey: string;
+  private readonly dataVersion: Database.Statement;
+  private idleVersion = -1;
+  private idleAt = 0;
+  private lastSweep = 0;
+  private closed = false;
+
+  protected constructor(
+    file: unknown,
+    protected readonly opts: ResolvedSqliteOptions,
+    private readonly flavour: Flavour,
+    where: string,
+  ) {
+    this.file = checkDbPath(file, where);
+    this.codec = resolveSerializer<T>(opts.serializer, opts.unique);
+    this.table = tableName(opts);
+    this.quoted = `\`${this.table}\``;
+    // A Promise class retries lock conflicts itself without blocking the event loop, so its own waits stay short.
+    this.db = openConnection(this.file, opts.durability, flavour === 'sync' ? opts.busyTimeout : Math.min(opts.busyTimeout, 5));
+    try {
+      this.guard('cannot set up the queue table', () =>
+        this.db.transaction(() => ensureSchema(this.db, this.table, opts)).immediate(),
+      );
+      this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
+    this.owner = newOwner();
+    this.signalKey = `sqlite:${this.file}:${this.table}`;
+    this.signal = acquireSignal(this.signalKey);
+  }
+
+  /** Runs `fn`, turning SQLite errors into typed queue errors. */
+  protected guard<R>(context: string, fn: () => R): R {
+    try {
+      return fn();
+    } catch (err) {
+      throw translateError(err, context);
+    }
+  }
+
+  /** Runs `fn` in a `BEGIN IMMEDIATE` transaction (read-then-write safe), translating errors. */
+  protected write<R>(context: string, fn: () => R): R {
+    return this.guard(context, () => this.db.transaction(fn).immediate());
+  }
+
+  /** Records that this instance committed a change: wake in-process waiters, drop the idle probe. */
+  protected wrote(): void {
+    this.idleVersion = -1;
+    this.signal.notify();
+  }
+
+  /**
+   * The probe: false when nothing can have changed since the last attempt found no work (no commit by another
+   * connection, and no sweep due). Call {@link noteIdle} with the version read before that attempt.
+   */
+  protected mayHaveWork(): boolean {
+    if (this.idleVersion === -1) return true;
+    if (performance.now() - this.idleAt >= SWEEP_MS) return true;
+    return this.readVersion() !== this.idleVersion;
+  }
+
+  /** The connection's data version (changes when another connection commits). */
+  protected readVersion(): number {
+    return this.dataVersion.get() as number;
+  }
+
+  /** Remembers that an attempt that started at data version `version` found no work. */
+  protected noteIdle(version: number): void {
+    this.idleVersion = version;
+    this.idleAt = performance.now();
+  }
+
+  /** Runs the dead-holder sweep if `force` or none ran for {@link SWEEP_MS}. */
+  protected maybeSweep(force = false): void {
+    const now = performance.now();
+    if (!force && now - this.lastSweep < SWEEP_MS) return;
+    this.lastSweep = now;
+    this.sweep();
+  }
+
+  /** Returns items held by dead processes (and expired leases) to the queue. */
+  protected abstract sweep(): void;
+
+  /** Gives back what this instance holds, at close. */
+  protected abstract release(): void;
+
+  /** Checks the per-put priority for this queue's order. */
+  protected checkPriority(priority: unknown): number | undefined {
+    if (this.opts.order !== 'priority') {
+      if (priority !== undefined) {
+        throw argTypeError(`The "priority" option is only for queues opened with order 'priority'. ${describe(priority)}`);
+      }
+      return undefined;
+    }
+    if (priority === undefined) return 0;
+    if (typeof priority !== 'number') throw argTypeError(`The "priority" option must be of type number. ${describe(priority)}`);
+    if (!Number.isSafeInteger(priority)) throw rangeError(`The "priority" option must be a safe integer. Received ${priority}`);
+    return priority;
+  }
+
+  preparePut(item: T, priority: unknown): PutEntry {
+    const p = this.checkPriority(priority);
+    return { data: this.codec.encode(item), priority: p };
+  }
+
+  tooBig(count: number): boolean {
+    return this.opts.maxSize > 0 && count > this.opts.maxSize;
+  }
+
+  retryableFor(err: unknown): number | undefined {
+    if (this.flavour !== 'async') return undefined;
+    const cause = err instanceof QueueError ? err.cause : err;
+    return isBusy(cause) ? this.opts.busyTimeout : undefined;
+  }
+
+  /** Current time as Python persist-queue stores it: REAL seconds since the epoch. */
+  protected static seconds(): number {
+    return Date.now() / 1000;
+  }
+
+  abstract tryPut(entry: PutEntry): number | null | Retry;
+  abstract tryPutMany(entries: PutEntry[]): (number | null)[] | Retry;
+  abstract commitBatch(entries: PutEntry[]): (number | null | Retry)[];
+  abstract tryGet(): G | Retry;
+  abstract tryGetMany(max: number): G[] | Retry;
+  abstract peek(): T | undefined;
+  abstract taskDone(): void;
+  abstract tryJoin(): true | Retry;
+  abstract size(): number;
+  abstract empty(): boolean;
+  abstract full(): boolean;
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      // Give back held items with the full busy timeout, also for a Promise class.
+      this.db.pragma(`busy_timeout = ${this.opts.busyTimeout}`);
+      this.release();
+    } catch {
+      // Best effort: whatever stays held returns to the queue when this process is gone.
+    } finally {
+      retireOwner(this.owner);
+      releaseSignal(this.signalKey);
+      this.db.close();
+    }
+  }
+}
+
+export { RETRY };

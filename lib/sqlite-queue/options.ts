@@ -1,0 +1,147 @@
+/**
+ * Options of the SQLite queues, their defaults and their validation.
+ *
+ * @module
+ */
+import { argValueError } from '../common/errors.js';
+import { validateOptions, type OptionSchema } from '../common/options.js';
+import type { SerializerOption } from '../common/serializer.js';
+import type { Durability } from './connection.js';
+
+/** Options of {@link SqliteQueue.open} and {@link SqliteQueueSync.open}. */
+export interface SqliteQueueOptions<T = unknown> {
+  /**
+   * Which item `get()` takes: oldest (`'fifo'`), newest (`'filo'`), or lowest `priority` then oldest (`'priority'`).
+   * Each order has its own table, as in Python persist-queue.
+   * @default 'fifo'
+   */
+  order?: 'fifo' | 'filo' | 'priority';
+  /**
+   * Ignore a put of an item equal (same encoded bytes; JSON is encoded with sorted keys) to one already waiting; such
+   * a put returns null. Only with `order: 'fifo'`.
+   * @default false
+   */
+  unique?: boolean;
+  /**
+   * Most waiting items; a put into a full queue waits (`block`/`timeout`). 0 = unbounded.
+   * @default 0
+   */
+  maxSize?: number;
+  /**
+   * `'json'` (UTF-8 JSON, readable by Python persist-queue), `'v8'` (structured clone) or `{ encode, decode }`.
+   * @default 'json'
+   */
+  serializer?: SerializerOption<T>;
+  /**
+   * `'full'`: a returned put survives power loss (`synchronous=FULL`). `'normal'`: survives a killed process
+   * (`synchronous=NORMAL`, WAL). `'off'`: `synchronous=OFF`.
+   * @default 'full'
+   */
+  durability?: Durability;
+  /**
+   * true: `get()` removes the item durably at once. false: a taken item is removed durably by `taskDone()`; items
+   * taken but not done are delivered again after a crash, `close()` or reopen (at-least-once).
+   * @default true
+   */
+  autoCommit?: boolean;
+  /**
+   * Queue name: the table is `queue_<name>` (`filo_queue_<name>`, `unique_queue_<name>`, `priority_queue_<name>`).
+   * Letters, digits and `_` only.
+   * @default 'default'
+   */
+  name?: string;
+  /**
+   * Milliseconds a call may wait for another process's write lock before throwing {@link QueueLockedError}.
+   * @default 10000
+   */
+  busyTimeout?: number;
+}
+
+/** Options of {@link SqliteAckQueue.open} and {@link SqliteAckQueueSync.open}. */
+export interface SqliteAckQueueOptions<T = unknown> {
+  /**
+   * `'fifo'` or `'filo'` (tables `ack_queue_<name>`, `ack_filo_queue_<name>`).
+   * @default 'fifo'
+   */
+  order?: 'fifo' | 'filo';
+  /**
+   * Ignore a put of an item equal to one still in the table as ready or unacked (table `ack_unique_queue_<name>`).
+   * Only with `order: 'fifo'`.
+   * @default false
+   */
+  unique?: boolean;
+  /** @default 0 — see {@link SqliteQueueOptions.maxSize}; counts ready items. */
+  maxSize?: number;
+  /** @default 'json' — see {@link SqliteQueueOptions.serializer}. */
+  serializer?: SerializerOption<T>;
+  /** @default 'full' — see {@link SqliteQueueOptions.durability}. */
+  durability?: Durability;
+  /** @default 'default' — see {@link SqliteQueueOptions.name}. */
+  name?: string;
+  /** @default 10000 — see {@link SqliteQueueOptions.busyTimeout}. */
+  busyTimeout?: number;
+  /**
+   * Milliseconds a taken message stays reserved; if it is neither acked nor nacked in time it becomes ready again and
+   * its next delivery counts one more attempt. 0 = no limit (until the holder acks, nacks, closes or dies).
+   * @default 0
+   */
+  visibilityTimeout?: number;
+}
+
+const NAME_RULE = { kind: 'string', pattern: /^[A-Za-z0-9_]{1,64}$/, patternText: '1 to 64 letters, digits or underscores' } as const;
+const COMMON: OptionSchema = {
+  unique: { kind: 'boolean' },
+  maxSize: { kind: 'integer', min: 0 },
+  serializer: { kind: 'custom', check: () => undefined }, // resolveSerializer checks it
+  durability: { kind: 'enum', values: ['full', 'normal', 'off'] },
+  name: NAME_RULE,
+  busyTimeout: { kind: 'integer', min: 0, max: 2_147_483_647 },
+};
+const PLAIN_SCHEMA: OptionSchema = { ...COMMON, order: { kind: 'enum', values: ['fifo', 'filo', 'priority'] }, autoCommit: { kind: 'boolean' } };
+const ACK_SCHEMA: OptionSchema = {
+  ...COMMON,
+  order: { kind: 'enum', values: ['fifo', 'filo'] },
+  visibilityTimeout: { kind: 'integer', min: 0, max: 2_147_483_647 },
+};
+
+/** Options after validation and defaults. */
+export interface ResolvedSqliteOptions {
+  ack: boolean;
+  order: 'fifo' | 'filo' | 'priority';
+  unique: boolean;
+  maxSize: number;
+  serializer: unknown;
+  durability: Durability;
+  autoCommit: boolean;
+  name: string;
+  busyTimeout: number;
+  visibilityTimeout: number;
+}
+
+/** Validates the options of a plain (`ack: false`) or ack queue and fills in the defaults. */
+export function resolveSqliteOptions(options: unknown, ack: boolean, where: string): ResolvedSqliteOptions {
+  const o = validateOptions<SqliteQueueOptions & SqliteAckQueueOptions>(options, ack ? ACK_SCHEMA : PLAIN_SCHEMA, where);
+  const resolved: ResolvedSqliteOptions = {
+    ack,
+    order: o.order ?? 'fifo',
+    unique: o.unique ?? false,
+    maxSize: o.maxSize ?? 0,
+    serializer: o.serializer,
+    durability: o.durability ?? 'full',
+    autoCommit: o.autoCommit ?? true,
+    name: o.name ?? 'default',
+    busyTimeout: o.busyTimeout ?? 10_000,
+    visibilityTimeout: o.visibilityTimeout ?? 0,
+  };
+  if (resolved.unique && resolved.order !== 'fifo') {
+    throw argValueError(`The "unique" option works only with order 'fifo' (Python persist-queue has no unique ${resolved.order} table). Received order '${resolved.order}'`);
+  }
+  return resolved;
+}
+
+/** The table of a queue, named as Python persist-queue names it. */
+export function tableName(o: Pick<ResolvedSqliteOptions, 'ack' | 'order' | 'unique' | 'name'>): string {
+  if (o.ack) return `${o.unique ? 'ack_unique_queue' : o.order === 'filo' ? 'ack_filo_queue' : 'ack_queue'}_${o.name}`;
+  if (o.unique) return `unique_queue_${o.name}`;
+  return `${o.order === 'filo' ? 'filo_queue' : o.order === 'priority' ? 'priority_queue' : 'queue'}_${o.name}`;
+}

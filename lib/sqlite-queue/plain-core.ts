@@ -1,0 +1,240 @@
+/**
+ * The core of {@link SqliteQueue} and {@link SqliteQueueSync}: FIFO, FILO, unique and priority queues on Python
+ * persist-queue's tables.
+ *
+ * A get deletes the row in the same `BEGIN IMMEDIATE` transaction that reads it, so every row goes to exactly one
+ * consumer across processes. With `autoCommit: false` the row moves to `pq_taken` under this instance's owner token
+ * instead, and `taskDone()` deletes it; the rows of a dead or closed holder move back. Unfinished tasks (for `join()`)
+ * are counted in memory and flagged in `pq_pending` while non-zero, so `join()` in any process sees them.
+ *
+ * @module
+ */
+import type Database from 'better-sqlite3';
+import type { PutEntry } from '../common/core.js';
+import { QueueError } from '../common/errors.js';
+import { isOwnerAlive } from '../common/owner.js';
+import { decodeItem } from '../common/serializer.js';
+import { RETRY, type Retry } from '../common/wait.js';
+import { SqliteCoreBase, type Flavour } from './core-base.js';
+import type { ResolvedSqliteOptions } from './options.js';
+
+interface Row {
+  _id: number;
+  data: Buffer;
+  timestamp: number;
+  priority?: number;
+}
+
+/** Storage core of the plain SQLite queues. */
+export class PlainCore<T> extends SqliteCoreBase<T, T> {
+  private readonly s: Record<string, Database.Statement>;
+  private readonly cmp: (a: Row, b: Row) => number;
+  /** autoCommit true: items taken and not yet done. */
+  private unfinished = 0;
+  /** autoCommit false: ids taken by this instance and not yet done, oldest first. */
+  private readonly held: number[] = [];
+
+  constructor(file: unknown, opts: ResolvedSqliteOptions, flavour: Flavour, where: string) {
+    super(file, opts, flavour, where);
+    const q = this.quoted;
+    const prio = opts.order === 'priority';
+    const order = prio ? 'priority ASC, _id ASC' : opts.order === 'filo' ? '_id DESC' : '_id ASC';
+    const cols = `_id, data, timestamp${prio ? ', priority' : ''}`;
+    this.cmp = prio
+      ? (a, b) => (a.priority ?? 0) - (b.priority ?? 0) || a._id - b._id
+      : opts.order === 'filo'
+        ? (a, b) => b._id - a._id
+        : (a, b) => a._id - b._id;
+    const s = (sql: string): Database.Statement => this.db.prepare(sql);
+    this.s = this.guard('cannot prepare queue statements', () => ({
+      insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, timestamp${prio ? ', priority' : ''}) VALUES (?, ?${prio ? ', ?' : ''})`),
+      count: s(`SELECT COUNT(*) FROM ${q}`).pluck(),
+      countUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${q} LIMIT ?)`).pluck(),
+      exists: s(`SELECT EXISTS (SELECT 1 FROM ${q})`).pluck(),
+      peek: s(`SELECT _id, data FROM ${q} ORDER BY ${order} LIMIT 1`),
+      takeOne: s(`DELETE FROM ${q} WHERE _id = (SELECT _id FROM ${q} ORDER BY ${order} LIMIT 1) RETURNING ${cols}`),
+      takeMany: s(`DELETE FROM ${q} WHERE _id IN (SELECT _id FROM ${q} ORDER BY ${order} LIMIT ?) RETURNING ${cols}`),
+      hold: s('INSERT INTO pq_taken (tbl, _id, owner, data, timestamp, priority) VALUES (?, ?, ?, ?, ?, ?)'),
+      unhold: s('DELETE FROM pq_taken WHERE tbl = ? AND _id = ?'),
+      holders: s('SELECT DISTINCT owner FROM pq_taken WHERE tbl = ?').pluck(),
+      restore: s(`INSERT OR IGNORE INTO ${q} (${cols}) SELECT ${cols} FROM pq_taken WHERE tbl = ? AND owner = ?`),
+      dropHeld: s('DELETE FROM pq_taken WHERE tbl = ? AND owner = ?'),
+      flag: s('INSERT OR IGNORE INTO pq_pending (tbl, owner) VALUES (?, ?)'),
+      unflag: s('DELETE FROM pq_pending WHERE tbl = ? AND owner = ?'),
+      flagged: s('SELECT owner FROM pq_pending WHERE tbl = ?').pluck(),
+    }));
+    try {
+      this.maybeSweep(true);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  private insertOne(e: PutEntry, ts: number): number | null {
+    const info = e.priority === undefined ? this.s.insert!.run(e.data, ts) : this.s.insert!.run(e.data, ts, e.priority);
+    return info.changes === 0 ? null : Number(info.lastInsertRowid);
+  }
+
+  private room(): number {
+    if (this.opts.maxSize === 0) return Infinity;
+    return this.opts.maxSize - (this.s.countUpTo!.get(this.opts.maxSize) as number);
+  }
+
+  tryPut(entry: PutEntry): number | null | Retry {
+    let id: number | null | Retry;
+    if (this.opts.maxSize === 0) {
+      // One statement is its own transaction and takes the write lock up front.
+      id = this.guard('put failed', () => this.insertOne(entry, SqliteCoreBase.seconds()));
+    } else {
+      id = this.write('put failed', () => (this.room() < 1 ? RETRY : this.insertOne(entry, SqliteCoreBase.seconds())));
+      if (id === RETRY) return RETRY;
+    }
+    this.wrote();
+    return id;
+  }
+
+  tryPutMany(entries: PutEntry[]): (number | null)[] | Retry {
+    const ids = this.write('putMany failed', () => {
+      if (this.room() < entries.length) return RETRY;
+      const ts = SqliteCoreBase.seconds();
+      return entries.map((e) => this.insertOne(e, ts));
+    });
+    if (ids !== RETRY) this.wrote();
+    return ids;
+  }
+
+  commitBatch(entries: PutEntry[]): (number | null | Retry)[] {
+    const ids = this.write('put failed', () => {
+      let room = this.room();
+      const ts = SqliteCoreBase.seconds();
+      return entries.map((e) => (room-- < 1 ? RETRY : this.insertOne(e, ts)));
+    });
+    this.wrote();
+    return ids;
+  }
+
+  /** Removes rows (or moves them to pq_taken) and decodes them, inside the caller's transaction. */
+  private take(rows: Row[]): T[] {
+    rows.sort(this.cmp);
+    const items = rows.map((r) => decodeItem(this.codec, r.data, `${this.table}#${r._id}`));
+    if (!this.opts.autoCommit) {
+      for (const r of rows) this.s.hold!.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null);
+    } else if (this.unfinished === 0) {
+      this.s.flag!.run(this.table, this.owner);
+    }
+    return items;
+  }
+
+  private afterTake(rows: Row[]): void {
+    if (this.opts.autoCommit) this.unfinished += rows.length;
+    else for (const r of rows) this.held.push(r._id);
+    this.wrote();
+  }
+
+  tryGet(): T | Retry {
+    if (!this.mayHaveWork()) return RETRY;
+    const version = this.readVersion();
+    let row: Row | undefined;
+    const item = this.write('get failed', () => {
+      row = this.s.takeOne!.get() as Row | undefined;
+      return row ? this.take([row])[0]! : RETRY;
+    });
+    if (row) {
+      this.afterTake([row]);
+      return item as T;
+    }
+    this.noteIdle(version);
+    this.maybeSweep();
+    return RETRY;
+  }
+
+  tryGetMany(max: number): T[] | Retry {
+    if (!this.mayHaveWork()) return RETRY;
+    const version = this.readVersion();
+    let rows: Row[] = [];
+    const items = this.write('getMany failed', () => {
+      rows = this.s.takeMany!.all(max) as Row[];
+      return rows.length ? this.take(rows) : RETRY;
+    });
+    if (items !== RETRY) {
+      this.afterTake(rows);
+      return items;
+    }
+    this.noteIdle(version);
+    this.maybeSweep();
+    return RETRY;
+  }
+
+  peek(): T | undefined {
+    const row = this.guard('peek failed', () => this.s.peek!.get() as Row | undefined);
+    return row ? decodeItem(this.codec, row.data, `${this.table}#${row._id}`) : undefined;
+  }
+
+  taskDone(): void {
+    if (this.opts.autoCommit) {
+      if (this.unfinished === 0) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      if (this.unfinished === 1) this.guard('taskDone failed', () => this.s.unflag!.run(this.table, this.owner));
+      this.unfinished--;
+    } else {
+      const id = this.held[0];
+      if (id === undefined) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      this.guard('taskDone failed', () => this.s.unhold!.run(this.table, id));
+      this.held.shift();
+    }
+    this.wrote();
+  }
+
+  tryJoin(): true | Retry {
+    if (this.unfinished > 0 || this.held.length > 0) return RETRY;
+    return this.guard('join failed', () => {
+      if (this.s.exists!.get()) return RETRY;
+      const others = [...(this.s.flagged!.all(this.table) as string[]), ...(this.s.holders!.all(this.table) as string[])];
+      if (others.length === 0) return true;
+      if (others.some((o) => o !== this.owner && isOwnerAlive(o))) return RETRY;
+      this.maybeSweep(true);
+      return this.s.exists!.get() ? RETRY : true;
+    });
+  }
+
+  size(): number {
+    return this.guard('size failed', () => this.s.count!.get() as number);
+  }
+
+  empty(): boolean {
+    return this.guard('empty failed', () => !this.s.exists!.get());
+  }
+
+  full(): boolean {
+    return this.opts.maxSize > 0 && this.guard('full failed', () => this.room() < 1);
+  }
+
+  protected sweep(): void {
+    const holders = this.guard('sweep failed', () => this.s.holders!.all(this.table) as string[]);
+    const flagged = this.guard('sweep failed', () => this.s.flagged!.all(this.table) as string[]);
+    const deadHolders = holders.filter((o) => o !== this.owner && !isOwnerAlive(o));
+    const deadFlags = flagged.filter((o) => o !== this.owner && !isOwnerAlive(o));
+    if (deadHolders.length === 0 && deadFlags.length === 0) return;
+    this.write('returning items of dead consumers failed', () => {
+      for (const o of deadHolders) this.giveBack(o);
+      for (const o of deadFlags) this.s.unflag!.run(this.table, o);
+    });
+    this.wrote();
+  }
+
+  private giveBack(owner: string): void {
+    this.s.restore!.run(this.table, owner);
+    this.s.dropHeld!.run(this.table, owner);
+  }
+
+  protected release(): void {
+    if (this.held.length === 0 && this.unfinished === 0) return;
+    this.write('close failed', () => {
+      this.giveBack(this.owner);
+      this.s.unflag!.run(this.table, this.owner);
+    });
+    this.held.length = 0;
+    this.unfinished = 0;
+    this.wrote();
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * The SQLite schema: Python persist-queue's tables, created with Python's own statements, plus this library's
+ * additions, all of which have defaults so that Python writers keep working:
+ *
+ * - ack tables get `pq_owner TEXT` (who holds an unacked message), `pq_lease REAL` (ms since the epoch when the hold
+ *   expires) and `pq_attempts INTEGER NOT NULL DEFAULT 0` (deliveries so far), and an index on `(status, _id)`;
+ * - priority tables get an index on `(priority, _id)`;
+ * - `pq_taken` holds items taken by `autoCommit: false` consumers until `taskDone()` (so Python consumers do not see
+ *   them either); `pq_pending` records which instances have unfinished tasks, for `join()` across processes.
+ *
+ * @module
+ */
+import type Database from 'better-sqlite3';
+import type { ResolvedSqliteOptions } from './options.js';
+
+/** Creates the queue's table and this library's side tables and indexes if missing. Call inside a write transaction. */
+export function ensureSchema(db: Database.Database, table: string, o: ResolvedSqliteOptions): void {
+  const q = `\`${table}\``;
+  const extra = o.ack ? ', status INTEGER' : o.order === 'priority' ? ', priority INTEGER' : '';
+  const unique = o.unique ? ', UNIQUE (data)' : '';
+  db.exec(`CREATE TABLE IF NOT EXISTS ${q} (_id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB, timestamp FLOAT${extra}${unique})`);
+  if (o.ack) {
+    const cols = new Set((db.prepare(`PRAGMA table_info(${q})`).all() as { name: string }[]).map((c) => c.name));
+    if (!cols.has('pq_owner')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_owner TEXT`);
+    if (!cols.has('pq_lease')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_lease REAL`);
+    if (!cols.has('pq_attempts')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_attempts INTEGER NOT NULL DEFAULT 0`);
+    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_idx_${table}\` ON ${q} (status, _id)`);
+  } else if (o.order === 'priority') {
+    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_idx_${table}\` ON ${q} (priority, _id)`);
+  }
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS pq_taken (tbl TEXT NOT NULL, _id INTEGER NOT NULL, owner TEXT NOT NULL, ' +
+      'data BLOB, timestamp FLOAT, priority INTEGER, PRIMARY KEY (tbl, _id)) WITHOUT ROWID',
+  );
+  db.exec('CREATE TABLE IF NOT EXISTS pq_pending (tbl TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (tbl, owner)) WITHOUT ROWID');
+}

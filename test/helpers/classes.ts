@@ -1,0 +1,64 @@
+/**
+ * The queue classes under contract test. Every entry runs the whole contract suite (test/contract.test.ts); a new
+ * backend joins by adding its classes here. Sync classes are awaited like Promise classes (await of a plain value is
+ * the value), so one test body drives both flavours.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as lib from '../../dist/esm/index.js';
+
+/** Any queue instance, sync or Promise; tests always `await` its results. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyQueue = any;
+
+export interface QueueClass {
+  /** Class name as exported. */
+  name: string;
+  backend: 'sqlite' | 'file';
+  flavour: 'sync' | 'async';
+  ack: boolean;
+  /** Opens a queue at `location` (file or folder, see `location()`). */
+  open(location: string, options?: Record<string, unknown>): Promise<AnyQueue>;
+  /** A fresh location for a queue inside `dir`. */
+  location(dir: string): string;
+  /** Orders this class supports. */
+  orders: readonly string[];
+  /** Whether `autoCommit` is an option of this class. */
+  autoCommit: boolean;
+}
+
+const sqliteLocation = (dir: string): string => join(dir, 'queue.db');
+
+export const SQLITE_CLASSES: QueueClass[] = [
+  { name: 'SqliteQueueSync', backend: 'sqlite', flavour: 'sync', ack: false, orders: ['fifo', 'filo', 'priority'], autoCommit: true, location: sqliteLocation, open: async (l, o) => lib.SqliteQueueSync.open(l, o) },
+  { name: 'SqliteQueue', backend: 'sqlite', flavour: 'async', ack: false, orders: ['fifo', 'filo', 'priority'], autoCommit: true, location: sqliteLocation, open: (l, o) => lib.SqliteQueue.open(l, o) },
+  { name: 'SqliteAckQueueSync', backend: 'sqlite', flavour: 'sync', ack: true, orders: ['fifo', 'filo'], autoCommit: false, location: sqliteLocation, open: async (l, o) => lib.SqliteAckQueueSync.open(l, o) },
+  { name: 'SqliteAckQueue', backend: 'sqlite', flavour: 'async', ack: true, orders: ['fifo', 'filo'], autoCommit: false, location: sqliteLocation, open: (l, o) => lib.SqliteAckQueue.open(l, o) },
+];
+
+/** File-segment classes join here once lib/file-queue exports them. */
+export const FILE_CLASSES: QueueClass[] = [];
+
+export const ALL_CLASSES: QueueClass[] = [...SQLITE_CLASSES, ...FILE_CLASSES];
+
+/** A temp folder removed by the returned cleanup. */
+export function tempDir(prefix = 'pq-test-'): { dir: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs `fn` (sync or async) and returns what it threw; fails if it did not throw. */
+export async function caught(fn: () => unknown): Promise<Error & { code?: string }> {
+  try {
+    await fn();
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected the call to throw, it returned');
+}
+
+/** What `get()` gave, unwrapped from an ack message. */
+export function dataOf(cls: QueueClass, got: unknown): unknown {
+  return cls.ack ? (got as { data: unknown }).data : got;
+}
