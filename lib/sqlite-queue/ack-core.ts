@@ -112,6 +112,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       countStatus: s(`SELECT COUNT(*) FROM ${q} WHERE status = ?`).pluck(),
       existsReady: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE status < ${UNACK})`).pluck(),
       peek: s(`SELECT _id, data FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1`),
+      nextLease: s(`SELECT MIN(pq_lease) FROM ${q} WHERE ${held}`).pluck(),
       leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)`).pluck(),
       expire: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?`),
       takeOne: s(
@@ -187,6 +188,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   private takeRows(max: number): AckMessage<T>[] | Retry {
+    this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
     const version = this.readVersion();
     const msgs = this.write('get failed', () => {
@@ -202,8 +204,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       this.wrote();
       return msgs;
     }
-    this.noteIdle(version);
-    this.maybeSweep();
+    this.noteIdle(version, this.guard('get failed', () => this.s.nextLease!.get() as number | null));
     return RETRY;
   }
 

@@ -17,6 +17,9 @@ import { ensureSchema } from './schema.js';
 /** How often an idle waiter re-checks for expired leases and dead holders even when nothing was written. */
 const SWEEP_MS = 1000;
 
+/** SQLite's own lock wait for a Promise class; longer conflicts are retried by the shell on timers. */
+const ASYNC_BUSY_MS = 5;
+
 /** Whether a core serves a sync class (SQLite's busy handler waits) or a Promise class (the shell retries). */
 export type Flavour = 'sync' | 'async';
 
@@ -33,6 +36,7 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   private readonly dataVersion: Database.Statement;
   private idleVersion = -1;
   private idleAt = 0;
+  private idleUntil = Infinity;
   private lastSweep = 0;
   private closed = false;
 
@@ -46,13 +50,14 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     this.codec = resolveSerializer<T>(opts.serializer, opts.unique);
     this.table = tableName(opts);
     this.quoted = `\`${this.table}\``;
-    // A Promise class retries lock conflicts itself without blocking the event loop, so its own waits stay short.
-    this.db = openConnection(this.file, opts.durability, flavour === 'sync' ? opts.busyTimeout : Math.min(opts.busyTimeout, 5));
+    this.db = openConnection(this.file, opts.durability, opts.busyTimeout);
     try {
       this.guard('cannot set up the queue table', () =>
         this.db.transaction(() => ensureSchema(this.db, this.table, opts)).immediate(),
       );
       this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
+      // A Promise class retries lock conflicts itself without blocking the event loop, so its own waits stay short.
+      if (flavour === 'async') this.db.pragma(`busy_timeout = ${Math.min(opts.busyTimeout, ASYNC_BUSY_MS)}`);
     } catch (err) {
       this.db.close();
       throw err;
@@ -88,7 +93,8 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
    */
   protected mayHaveWork(): boolean {
     if (this.idleVersion === -1) return true;
-    if (performance.now() - this.idleAt >= SWEEP_MS) return true;
+    const now = performance.now();
+    if (now - this.idleAt >= SWEEP_MS || now >= this.idleUntil) return true;
     return this.readVersion() !== this.idleVersion;
   }
 
@@ -97,10 +103,14 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     return this.dataVersion.get() as number;
   }
 
-  /** Remembers that an attempt that started at data version `version` found no work. */
-  protected noteIdle(version: number): void {
+  /**
+   * Remembers that an attempt that started at data version `version` found no work.
+   * @param wakeAtMs - epoch ms when work may appear without any write (a lease running out)
+   */
+  protected noteIdle(version: number, wakeAtMs?: number | null): void {
     this.idleVersion = version;
     this.idleAt = performance.now();
+    this.idleUntil = wakeAtMs == null ? Infinity : this.idleAt + Math.max(0, wakeAtMs - Date.now());
   }
 
   /** Runs the dead-holder sweep if `force` or none ran for {@link SWEEP_MS}. */

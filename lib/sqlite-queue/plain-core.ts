@@ -133,6 +133,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   }
 
   tryGet(): T | Retry {
+    this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
     const version = this.readVersion();
     let row: Row | undefined;
@@ -145,11 +146,11 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       return item as T;
     }
     this.noteIdle(version);
-    this.maybeSweep();
     return RETRY;
   }
 
   tryGetMany(max: number): T[] | Retry {
+    this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
     const version = this.readVersion();
     let rows: Row[] = [];
@@ -162,7 +163,6 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       return items;
     }
     this.noteIdle(version);
-    this.maybeSweep();
     return RETRY;
   }
 
