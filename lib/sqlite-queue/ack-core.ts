@@ -153,34 +153,49 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     return this.opts.maxSize - (this.s.countReadyUpTo!.get(this.opts.maxSize) as number);
   }
 
+  private readonly txPut = this.transaction('put failed', (e: PutEntry): number | null | Retry =>
+    this.room() < 1 ? RETRY : this.insertOne(e, SqliteCoreBase.seconds()),
+  );
+
+  private readonly txPutMany = this.transaction('putMany failed', (entries: PutEntry[]): (number | null)[] | Retry => {
+    if (this.room() < entries.length) return RETRY;
+    const ts = SqliteCoreBase.seconds();
+    return entries.map((e) => this.insertOne(e, ts));
+  });
+
+  private readonly txBatch = this.transaction('put failed', (entries: PutEntry[]): (number | null | Retry)[] => {
+    let room = this.room();
+    const ts = SqliteCoreBase.seconds();
+    return entries.map((e) => (room-- < 1 ? RETRY : this.insertOne(e, ts)));
+  });
+
+  /** Reserves up to `max` ready messages; when there are none, returns the data version and the next lease end. */
+  private readonly txTake = this.transaction('get failed', (max: number): AckMessage<T>[] | { version: number; wakeAt: number | null } => {
+    const now = Date.now();
+    this.s.expire!.run(now);
+    const lease = this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
+    const rows = (max === 1 ? [this.s.takeOne!.get(this.owner, lease)].filter(Boolean) : this.s.takeMany!.all(this.owner, lease, max)) as Row[];
+    if (rows.length === 0) return { version: this.readVersion(), wakeAt: this.s.nextLease!.get() as number | null };
+    if (rows.length > 1) rows.sort(this.desc ? (a, b) => b._id - a._id : (a, b) => a._id - b._id);
+    return rows.map((r) => this.toMessage(r));
+  });
+
   tryPut(entry: PutEntry): number | null | Retry {
-    const id = this.write('put failed', () => (this.room() < 1 ? RETRY : this.insertOne(entry, SqliteCoreBase.seconds())));
+    const id = this.txPut(entry);
     if (id !== RETRY) this.wrote();
     return id;
   }
 
   tryPutMany(entries: PutEntry[]): (number | null)[] | Retry {
-    const ids = this.write('putMany failed', () => {
-      if (this.room() < entries.length) return RETRY;
-      const ts = SqliteCoreBase.seconds();
-      return entries.map((e) => this.insertOne(e, ts));
-    });
+    const ids = this.txPutMany(entries);
     if (ids !== RETRY) this.wrote();
     return ids;
   }
 
   commitBatch(entries: PutEntry[]): (number | null | Retry)[] {
-    const ids = this.write('put failed', () => {
-      let room = this.room();
-      const ts = SqliteCoreBase.seconds();
-      return entries.map((e) => (room-- < 1 ? RETRY : this.insertOne(e, ts)));
-    });
+    const ids = this.txBatch(entries);
     this.wrote();
     return ids;
-  }
-
-  private lease(now: number): number | null {
-    return this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
   }
 
   private toMessage(r: Row): AckMessage<T> {
@@ -190,22 +205,14 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   private takeRows(max: number): AckMessage<T>[] | Retry {
     this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
-    const version = this.readVersion();
-    const msgs = this.write('get failed', () => {
-      const now = Date.now();
-      this.s.expire!.run(now);
-      const rows = (max === 1 ? [this.s.takeOne!.get(this.owner, this.lease(now))].filter(Boolean) : this.s.takeMany!.all(this.owner, this.lease(now), max)) as Row[];
-      if (rows.length === 0) return RETRY;
-      rows.sort(this.desc ? (a, b) => b._id - a._id : (a, b) => a._id - b._id);
-      return rows.map((r) => this.toMessage(r));
-    });
-    if (msgs !== RETRY) {
-      this.taken += msgs.length;
-      this.wrote();
-      return msgs;
+    const got = this.txTake(max);
+    if (!Array.isArray(got)) {
+      this.noteIdle(got.version, got.wakeAt);
+      return RETRY;
     }
-    this.noteIdle(version, this.guard('get failed', () => this.s.nextLease!.get() as number | null));
-    return RETRY;
+    this.taken += got.length;
+    this.wrote();
+    return got;
   }
 
   tryGet(): AckMessage<T> | Retry {

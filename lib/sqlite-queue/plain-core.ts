@@ -15,6 +15,7 @@ import { QueueError } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { decodeItem } from '../common/serializer.js';
 import { RETRY, type Retry } from '../common/wait.js';
+import { translateError } from './connection.js';
 import { SqliteCoreBase, type Flavour } from './core-base.js';
 import type { ResolvedSqliteOptions } from './options.js';
 
@@ -81,13 +82,47 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     return this.opts.maxSize - (this.s.countUpTo!.get(this.opts.maxSize) as number);
   }
 
+  private readonly txPut = this.transaction('put failed', (e: PutEntry): number | null | Retry =>
+    this.room() < 1 ? RETRY : this.insertOne(e, SqliteCoreBase.seconds()),
+  );
+
+  private readonly txPutMany = this.transaction('putMany failed', (entries: PutEntry[]): (number | null)[] | Retry => {
+    if (this.room() < entries.length) return RETRY;
+    const ts = SqliteCoreBase.seconds();
+    return entries.map((e) => this.insertOne(e, ts));
+  });
+
+  private readonly txBatch = this.transaction('put failed', (entries: PutEntry[]): (number | null | Retry)[] => {
+    let room = this.room();
+    const ts = SqliteCoreBase.seconds();
+    return entries.map((e) => (room-- < 1 ? RETRY : this.insertOne(e, ts)));
+  });
+
+  /** Takes up to `max` rows: deletes them (or moves them to pq_taken) and decodes them; empty: notes the version. */
+  private readonly txTake = this.transaction('get failed', (max: number): { rows: Row[]; items: T[] } | number => {
+    const rows = (max === 1 ? [this.s.takeOne!.get()].filter(Boolean) : this.s.takeMany!.all(max)) as Row[];
+    if (rows.length === 0) return this.readVersion();
+    if (rows.length > 1) rows.sort(this.cmp);
+    const items = rows.map((r) => decodeItem(this.codec, r.data, `${this.table}#${r._id}`));
+    if (!this.opts.autoCommit) {
+      for (const r of rows) this.s.hold!.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null);
+    } else if (this.unfinished === 0) {
+      this.s.flag!.run(this.table, this.owner);
+    }
+    return { rows, items };
+  });
+
   tryPut(entry: PutEntry): number | null | Retry {
     let id: number | null | Retry;
     if (this.opts.maxSize === 0) {
       // One statement is its own transaction and takes the write lock up front.
-      id = this.guard('put failed', () => this.insertOne(entry, SqliteCoreBase.seconds()));
+      try {
+        id = this.insertOne(entry, SqliteCoreBase.seconds());
+      } catch (err) {
+        throw translateError(err, 'put failed');
+      }
     } else {
-      id = this.write('put failed', () => (this.room() < 1 ? RETRY : this.insertOne(entry, SqliteCoreBase.seconds())));
+      id = this.txPut(entry);
       if (id === RETRY) return RETRY;
     }
     this.wrote();
@@ -95,75 +130,38 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   }
 
   tryPutMany(entries: PutEntry[]): (number | null)[] | Retry {
-    const ids = this.write('putMany failed', () => {
-      if (this.room() < entries.length) return RETRY;
-      const ts = SqliteCoreBase.seconds();
-      return entries.map((e) => this.insertOne(e, ts));
-    });
+    const ids = this.txPutMany(entries);
     if (ids !== RETRY) this.wrote();
     return ids;
   }
 
   commitBatch(entries: PutEntry[]): (number | null | Retry)[] {
-    const ids = this.write('put failed', () => {
-      let room = this.room();
-      const ts = SqliteCoreBase.seconds();
-      return entries.map((e) => (room-- < 1 ? RETRY : this.insertOne(e, ts)));
-    });
+    const ids = this.txBatch(entries);
     this.wrote();
     return ids;
   }
 
-  /** Removes rows (or moves them to pq_taken) and decodes them, inside the caller's transaction. */
-  private take(rows: Row[]): T[] {
-    rows.sort(this.cmp);
-    const items = rows.map((r) => decodeItem(this.codec, r.data, `${this.table}#${r._id}`));
-    if (!this.opts.autoCommit) {
-      for (const r of rows) this.s.hold!.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null);
-    } else if (this.unfinished === 0) {
-      this.s.flag!.run(this.table, this.owner);
+  private take(max: number): T[] | Retry {
+    this.maybeSweep();
+    if (!this.mayHaveWork()) return RETRY;
+    const got = this.txTake(max);
+    if (typeof got === 'number') {
+      this.noteIdle(got);
+      return RETRY;
     }
-    return items;
-  }
-
-  private afterTake(rows: Row[]): void {
-    if (this.opts.autoCommit) this.unfinished += rows.length;
-    else for (const r of rows) this.held.push(r._id);
+    if (this.opts.autoCommit) this.unfinished += got.rows.length;
+    else for (const r of got.rows) this.held.push(r._id);
     this.wrote();
+    return got.items;
   }
 
   tryGet(): T | Retry {
-    this.maybeSweep();
-    if (!this.mayHaveWork()) return RETRY;
-    const version = this.readVersion();
-    let row: Row | undefined;
-    const item = this.write('get failed', () => {
-      row = this.s.takeOne!.get() as Row | undefined;
-      return row ? this.take([row])[0]! : RETRY;
-    });
-    if (row) {
-      this.afterTake([row]);
-      return item as T;
-    }
-    this.noteIdle(version);
-    return RETRY;
+    const items = this.take(1);
+    return items === RETRY ? RETRY : items[0]!;
   }
 
   tryGetMany(max: number): T[] | Retry {
-    this.maybeSweep();
-    if (!this.mayHaveWork()) return RETRY;
-    const version = this.readVersion();
-    let rows: Row[] = [];
-    const items = this.write('getMany failed', () => {
-      rows = this.s.takeMany!.all(max) as Row[];
-      return rows.length ? this.take(rows) : RETRY;
-    });
-    if (items !== RETRY) {
-      this.afterTake(rows);
-      return items;
-    }
-    this.noteIdle(version);
-    return RETRY;
+    return this.take(max);
   }
 
   peek(): T | undefined {
