@@ -5,8 +5,9 @@ const HELP = `usage: node bench/run.mjs [flags]
   --quick                 short smoke run (N=1000, 3 runs, small memory pass)
   --n 10000,100000        item counts per workload (comma list)
   --runs 3                runs per figure (median is reported; at least 3 for the published table)
-  --full-n 1000           cap on N for single-item rows at durability 'full' (one fsync per item)
-  --phase-seconds 6       wall-time cap per timed phase; a capped phase reports the items it did
+  --full-n 500            cap on N for single-item rows at durability 'full' (one fsync per item);
+                          batched rows use 20x, multi-process rows 4x this cap
+  --phase-seconds 2.5      wall-time cap per timed phase; a capped phase reports the items it did
   --mem-n 1000000         items in the memory / open-time pass (1 KiB each)
   --only a,b,c,d,conc,mem,python,peers,raw,lib   run only these parts (default: all)
   --systems LIST          only these system ids (see README), e.g. SqliteQueueSync,raw-sqlite
@@ -51,8 +52,8 @@ export function parseArgs(argv) {
     }
   }
   const d = o.quick
-    ? { n: [1000], runs: 3, fullN: 200, phaseSeconds: 1.5, memN: 20000 }
-    : { n: [10000, 100000], runs: 3, fullN: 1000, phaseSeconds: 6, memN: 1000000 };
+    ? { n: [1000], runs: 3, fullN: 100, phaseSeconds: 1, memN: 20000 }
+    : { n: [10000, 100000], runs: 3, fullN: 500, phaseSeconds: 2.5, memN: 1000000 };
   for (const k of Object.keys(d)) if (o[k] == null) o[k] = d[k];
   o.n.sort((x, y) => x - y);
   return o;

@@ -26,7 +26,8 @@ export function fmtRate(x) {
 export function fmtRatio(x) {
   if (!Number.isFinite(x)) return '–';
   if (x >= 10) return `${x.toFixed(0)}×`;
-  return `${x.toFixed(2)}×`;
+  if (x >= 0.1) return `${x.toFixed(2)}×`;
+  return `${x.toPrecision(1)}×`;
 }
 
 export function fmtCount(n) {

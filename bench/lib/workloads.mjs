@@ -68,7 +68,11 @@ export async function interleaved(q, { n, size, capMs }) {
 }
 
 export async function batched(q, { n, size, capMs }) {
-  if (!q.putMany || !q.getMany) return { unsupported: 'no putMany/getMany' };
+  if (!q.putMany) return { unsupported: 'no batch put (putMany)' };
+  // A system with a batch put but no batch get takes its items one by one (noted).
+  const getMany = q.getMany ?? (q.sync
+    ? (k) => { const out = []; for (let i = 0; i < k; i++) out.push(q.get()); return out; }
+    : async (k) => { const out = []; for (let i = 0; i < k; i++) out.push(await q.get()); return out; });
   let p = new Phase(capMs);
   let done = 0;
   while (done < n) {
@@ -85,13 +89,13 @@ export async function batched(q, { n, size, capMs }) {
   let got = 0;
   while (got < done) {
     const k = Math.min(BATCH, done - got);
-    const items = q.sync ? q.getMany(k) : await q.getMany(k);
+    const items = q.sync ? getMany(k) : await getMany(k);
     if (!items || items.length === 0) throw new Error('getMany returned nothing while items were waiting');
     got += items.length;
     if (p.over()) break;
   }
   const get = p.end(got, n);
-  return { put: put.rate, get: get.rate, n: Math.min(put.done, get.done), capped: put.capped || get.capped };
+  return { put: put.rate, get: get.rate, n: Math.min(put.done, get.done), capped: put.capped || get.capped, getSingle: !q.getMany };
 }
 
 /** One producer awaiting each put, then 64 puts in flight at a time (Promise.all per window). */

@@ -15,7 +15,10 @@ function send(msg) {
 async function main() {
   const { mod, sys } = await findSystem(task.module, task.id);
   if (sys.skip) return send({ ok: false, skip: sys.skip });
-  if (mod.runExternal) return send({ ok: true, runs: await mod.runExternal(sys, task) });
+  if (mod.runExternal) {
+    const r = await mod.runExternal(sys, task);
+    return send(r.unsupported ? { ok: false, unsupported: r.unsupported } : { ok: true, runs: r });
+  }
   const fn = FN[task.workload];
   const runs = [];
   // Run 0 is an untimed warm-up (JIT, page cache) on a few items; runs 1..runs count.

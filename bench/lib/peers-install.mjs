@@ -1,0 +1,26 @@
+// Installs the peer libraries into bench/peers/node_modules (never into the library's
+// own dependencies). `npm ci` when a lockfile is there, else `npm install`. Install
+// scripts are allowed per package by "allowScripts" in bench/peers/package.json (npm 11
+// blocks the others); the native addons (better-sqlite3, sqlite3, fs-ext) build from
+// source here, which takes a few minutes the first time.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { PEERS_DIR } from '../adapters/peers-common.mjs';
+
+export function ensurePeers({ install, log }) {
+  const nm = path.join(PEERS_DIR, 'node_modules');
+  if (fs.existsSync(nm)) return { ok: true, note: 'already installed' };
+  if (!install) return { ok: false, note: 'bench/peers/node_modules missing and --no-install given' };
+  const hasLock = fs.existsSync(path.join(PEERS_DIR, 'package-lock.json'));
+  const args = [hasLock ? 'ci' : 'install', '--prefix', PEERS_DIR, '--no-audit', '--no-fund'];
+  log(`installing peers: npm ${args.join(' ')} (native addons build from source; a few minutes)`);
+  const t0 = Date.now();
+  const r = spawnSync('npm', args, { cwd: PEERS_DIR, encoding: 'utf8', timeout: 20 * 60 * 1000 });
+  const secs = Math.round((Date.now() - t0) / 1000);
+  if (r.status !== 0) {
+    const tail = `${r.stderr || ''}${r.stdout || ''}`.trim().split('\n').filter((l) => !/Unknown user config/.test(l)).slice(-4).join(' | ');
+    return { ok: false, note: `npm ${args[0]} failed after ${secs} s: ${tail || r.error?.message || `exit ${r.status}`}` };
+  }
+  return { ok: true, note: `installed with npm ${args[0]} in ${secs} s` };
+}
