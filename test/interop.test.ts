@@ -13,7 +13,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as lib from '../dist/esm/index.js';
 import { caught, tempDir } from './helpers/classes.js';
 
-const FIXTURES = fileURLToPath(new URL('../../shared/interop/persist-queue-py/sqlite-json/', import.meta.url));
+// shared/ sits beside the repository (in CI too); PQ_INTEROP_FIXTURES points elsewhere.
+const FIXTURES = process.env.PQ_INTEROP_FIXTURES ?? fileURLToPath(new URL('../../shared/interop/persist-queue-py/sqlite-json/', import.meta.url));
 const PQ_SQL = fileURLToPath(new URL('./interop/pq_sql.py', import.meta.url));
 const hasPython = spawnSync('python3', ['-c', 'import sqlite3, json'], { stdio: 'ignore' }).status === 0;
 const hasFixtures = existsSync(join(FIXTURES, 'data.db'));
@@ -29,6 +30,13 @@ function py(file: string, table: string, op: string, arg?: unknown): unknown {
 type Flavour = 'sync' | 'async';
 const plain = (f: Flavour) => (f === 'sync' ? lib.SqliteQueueSync : lib.SqliteQueue);
 const acks = (f: Flavour) => (f === 'sync' ? lib.SqliteAckQueueSync : lib.SqliteAckQueue);
+
+it('finds the Python fixtures (only a local checkout without shared/ may skip them)', () => {
+  if (process.env.CI) {
+    expect(existsSync(join(FIXTURES, 'data.db')), FIXTURES).toBe(true);
+    expect(hasPython, 'python3 with sqlite3').toBe(true);
+  }
+});
 
 describe.skipIf(!hasFixtures)('Python persist-queue fixtures', () => {
   let dir: string;

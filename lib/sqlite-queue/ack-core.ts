@@ -136,6 +136,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     try {
       this.write('cannot resume unacked messages', () => this.s.resumeOrphans!.run());
       this.maybeSweep(true);
+      this.opened();
     } catch (err) {
       this.close();
       throw err;

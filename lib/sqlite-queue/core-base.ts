@@ -56,8 +56,6 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
         this.db.transaction(() => ensureSchema(this.db, this.table, opts)).immediate(),
       );
       this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
-      // A Promise class retries lock conflicts itself without blocking the event loop, so its own waits stay short.
-      if (flavour === 'async') this.db.pragma(`busy_timeout = ${Math.min(opts.busyTimeout, ASYNC_BUSY_MS)}`);
     } catch (err) {
       this.db.close();
       throw err;
@@ -65,6 +63,15 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     this.owner = newOwner();
     this.signalKey = `sqlite:${this.file}:${this.table}`;
     this.signal = acquireSignal(this.signalKey);
+  }
+
+  /**
+   * Ends the open: subclasses call it last in their constructor, after their own open-time writes (which wait up to
+   * the full `busyTimeout` in both flavours). From here on a Promise class retries lock conflicts itself, without
+   * blocking the event loop, so SQLite's own wait is kept short.
+   */
+  protected opened(): void {
+    if (this.flavour === 'async') this.db.pragma(`busy_timeout = ${Math.min(this.opts.busyTimeout, ASYNC_BUSY_MS)}`);
   }
 
   /** Runs `fn`, turning SQLite errors into typed queue errors. */

@@ -66,6 +66,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     }));
     try {
       this.maybeSweep(true);
+      this.opened();
     } catch (err) {
       this.close();
       throw err;
