@@ -14,7 +14,6 @@ import type { PutEntry } from '../common/core.js';
 import { argTypeError, describe, QueueError, rangeError } from '../common/errors.js';
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive } from '../common/owner.js';
-import { decodeItem } from '../common/serializer.js';
 import { RETRY, type Retry } from '../common/wait.js';
 import { SqliteCoreBase, type Flavour } from './core-base.js';
 import type { ResolvedSqliteOptions } from './options.js';
@@ -76,6 +75,7 @@ interface Row {
   _id: number;
   data: Buffer;
   pq_attempts: number;
+  pq_crc: number | null;
 }
 
 /** Reads the id out of `ack(idOrMessage)` arguments. */
@@ -105,23 +105,23 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const free = 'pq_owner = NULL, pq_lease = NULL';
     const s = (sql: string): Database.Statement => this.db.prepare(sql);
     this.s = this.guard('cannot prepare queue statements', () => ({
-      insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, timestamp, status) VALUES (?, ?, ${INITED})`),
+      insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, pq_crc, timestamp, status) VALUES (?, ?, ?, ${INITED})`),
       reviveUnique: s(`DELETE FROM ${q} WHERE data = ? AND status IN (${ACKED}, ${FAILED})`),
       countReady: s(`SELECT COUNT(*) FROM ${q} WHERE status < ${UNACK}`).pluck(),
       countReadyUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${q} WHERE status < ${UNACK} LIMIT ?)`).pluck(),
       countStatus: s(`SELECT COUNT(*) FROM ${q} WHERE status = ?`).pluck(),
       existsReady: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE status < ${UNACK})`).pluck(),
-      peek: s(`SELECT _id, data FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1`),
+      peek: s(`SELECT _id, data, pq_crc FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1`),
       nextLease: s(`SELECT MIN(pq_lease) FROM ${q} WHERE ${held}`).pluck(),
       leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)`).pluck(),
       expire: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?`),
       takeOne: s(
         `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 ` +
-          `WHERE _id = (SELECT _id FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1) RETURNING _id, data, pq_attempts`,
+          `WHERE _id = (SELECT _id FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1) RETURNING _id, data, pq_attempts, pq_crc`,
       ),
       takeMany: s(
         `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 ` +
-          `WHERE _id IN (SELECT _id FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?) RETURNING _id, data, pq_attempts`,
+          `WHERE _id IN (SELECT _id FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?) RETURNING _id, data, pq_attempts, pq_crc`,
       ),
       ack: s(`UPDATE ${q} SET status = ${ACKED}, ${free} WHERE _id = ? AND status < ${ACKED}`),
       nack: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held}`),
@@ -130,8 +130,8 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       orphans: s(`SELECT COUNT(*) FROM ${q} WHERE ${held} AND pq_owner IS NULL`).pluck(),
       releaseOwner: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner = ?`),
       resumeOrphans: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner IS NULL`),
-      update: s(`UPDATE OR IGNORE ${q} SET data = ? WHERE _id = ?`),
-      items: s(`SELECT _id, data, timestamp, status, pq_attempts FROM ${q} ORDER BY ${order}`),
+      update: s(`UPDATE OR IGNORE ${q} SET data = ?, pq_crc = ? WHERE _id = ?`),
+      items: s(`SELECT _id, data, timestamp, status, pq_attempts, pq_crc FROM ${q} ORDER BY ${order}`),
     }));
     try {
       this.write('cannot resume unacked messages', () => this.s.resumeOrphans!.run());
@@ -145,7 +145,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
 
   private insertOne(e: PutEntry, ts: number): number | null {
     if (this.opts.unique) this.s.reviveUnique!.run(e.data);
-    const info = this.s.insert!.run(e.data, ts);
+    const info = this.s.insert!.run(e.data, SqliteCoreBase.crc(e.data), ts);
     return info.changes === 0 ? null : Number(info.lastInsertRowid);
   }
 
@@ -200,7 +200,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   private toMessage(r: Row): AckMessage<T> {
-    return { id: r._id, data: decodeItem(this.codec, r.data, `${this.table}#${r._id}`), attempts: r.pq_attempts };
+    return { id: r._id, data: this.decodeRow(r), attempts: r.pq_attempts };
   }
 
   private takeRows(max: number): AckMessage<T>[] | Retry {
@@ -227,7 +227,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
 
   peek(): T | undefined {
     const row = this.guard('peek failed', () => this.s.peek!.get() as Row | undefined);
-    return row ? decodeItem(this.codec, row.data, `${this.table}#${row._id}`) : undefined;
+    return row ? this.decodeRow(row) : undefined;
   }
 
   taskDone(): void {
@@ -294,7 +294,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   update(idOrMessage: unknown, data: T): boolean {
     const id = messageId(idOrMessage, 'update');
     const bytes = this.codec.encode(data);
-    const changed = this.guard('update failed', () => this.s.update!.run(bytes, id).changes > 0);
+    const changed = this.guard('update failed', () => this.s.update!.run(bytes, SqliteCoreBase.crc(bytes), id).changes > 0);
     if (changed) this.wrote();
     return changed;
   }
@@ -303,7 +303,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const rows = this.guard('items failed', () => this.s.items!.all()) as (Row & { timestamp: number; status: number })[];
     return rows.map((r) => ({
       id: r._id,
-      data: decodeItem(this.codec, r.data, `${this.table}#${r._id}`),
+      data: this.decodeRow(r),
       status: STATUS_NAME[r.status] ?? 'ready',
       attempts: r.pq_attempts,
       timestamp: Math.round(r.timestamp * 1000),

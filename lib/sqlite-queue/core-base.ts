@@ -6,9 +6,10 @@
  */
 import type Database from 'better-sqlite3';
 import type { PutEntry, QueueCore } from '../common/core.js';
-import { argTypeError, describe, QueueError, rangeError } from '../common/errors.js';
+import { crc32 } from '../common/crc.js';
+import { argTypeError, describe, QueueCorruptError, QueueError, rangeError } from '../common/errors.js';
 import { newOwner, retireOwner } from '../common/owner.js';
-import { resolveSerializer, type Codec } from '../common/serializer.js';
+import { decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
 import { acquireSignal, releaseSignal, RETRY, type Retry, type Signal } from '../common/wait.js';
 import { checkDbPath, isBusy, openConnection, translateError } from './connection.js';
 import { tableName, type ResolvedSqliteOptions } from './options.js';
@@ -163,6 +164,25 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     if (typeof priority !== 'number') throw argTypeError(`The "priority" option must be of type number. ${describe(priority)}`);
     if (!Number.isSafeInteger(priority)) throw rangeError(`The "priority" option must be a safe integer. Received ${priority}`);
     return priority;
+  }
+
+  /** The checksum stored in `pq_crc` for `data`. */
+  protected static crc(data: Buffer): number {
+    return crc32(data);
+  }
+
+  /**
+   * Checks a stored row's checksum (rows Python wrote have none) and decodes it. A mismatch is a QueueCorruptError;
+   * bytes the serializer cannot read are a SerializationError. Either way the caller's transaction rolls back.
+   */
+  protected decodeRow(row: { _id: number; data: Buffer; pq_crc?: number | null }): T {
+    if (row.pq_crc != null && (!Buffer.isBuffer(row.data) || crc32(row.data) !== row.pq_crc)) {
+      throw new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} failed its checksum`);
+    }
+    if (!Buffer.isBuffer(row.data)) {
+      throw new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} is not a BLOB`);
+    }
+    return decodeItem(this.codec, row.data, `${this.table}#${row._id}`);
   }
 
   preparePut(item: T, priority: unknown): PutEntry {

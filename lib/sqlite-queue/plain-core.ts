@@ -13,7 +13,6 @@ import type Database from 'better-sqlite3';
 import type { PutEntry } from '../common/core.js';
 import { QueueError } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
-import { decodeItem } from '../common/serializer.js';
 import { RETRY, type Retry } from '../common/wait.js';
 import { translateError } from './connection.js';
 import { SqliteCoreBase, type Flavour } from './core-base.js';
@@ -24,6 +23,7 @@ interface Row {
   data: Buffer;
   timestamp: number;
   priority?: number;
+  pq_crc: number | null;
 }
 
 /** Storage core of the plain SQLite queues. */
@@ -40,7 +40,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     const q = this.quoted;
     const prio = opts.order === 'priority';
     const order = prio ? 'priority ASC, _id ASC' : opts.order === 'filo' ? '_id DESC' : '_id ASC';
-    const cols = `_id, data, timestamp${prio ? ', priority' : ''}`;
+    const cols = `_id, data, timestamp${prio ? ', priority' : ''}, pq_crc`;
     this.cmp = prio
       ? (a, b) => (a.priority ?? 0) - (b.priority ?? 0) || a._id - b._id
       : opts.order === 'filo'
@@ -48,14 +48,14 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
         : (a, b) => a._id - b._id;
     const s = (sql: string): Database.Statement => this.db.prepare(sql);
     this.s = this.guard('cannot prepare queue statements', () => ({
-      insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, timestamp${prio ? ', priority' : ''}) VALUES (?, ?${prio ? ', ?' : ''})`),
+      insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, pq_crc, timestamp${prio ? ', priority' : ''}) VALUES (?, ?, ?${prio ? ', ?' : ''})`),
       count: s(`SELECT COUNT(*) FROM ${q}`).pluck(),
       countUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${q} LIMIT ?)`).pluck(),
       exists: s(`SELECT EXISTS (SELECT 1 FROM ${q})`).pluck(),
-      peek: s(`SELECT _id, data FROM ${q} ORDER BY ${order} LIMIT 1`),
+      peek: s(`SELECT _id, data, pq_crc FROM ${q} ORDER BY ${order} LIMIT 1`),
       takeOne: s(`DELETE FROM ${q} WHERE _id = (SELECT _id FROM ${q} ORDER BY ${order} LIMIT 1) RETURNING ${cols}`),
       takeMany: s(`DELETE FROM ${q} WHERE _id IN (SELECT _id FROM ${q} ORDER BY ${order} LIMIT ?) RETURNING ${cols}`),
-      hold: s('INSERT INTO pq_taken (tbl, _id, owner, data, timestamp, priority) VALUES (?, ?, ?, ?, ?, ?)'),
+      hold: s('INSERT INTO pq_taken (tbl, _id, owner, data, timestamp, priority, pq_crc) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       unhold: s('DELETE FROM pq_taken WHERE tbl = ? AND _id = ?'),
       holders: s('SELECT DISTINCT owner FROM pq_taken WHERE tbl = ?').pluck(),
       restore: s(`INSERT OR IGNORE INTO ${q} (${cols}) SELECT ${cols} FROM pq_taken WHERE tbl = ? AND owner = ?`),
@@ -74,7 +74,8 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   }
 
   private insertOne(e: PutEntry, ts: number): number | null {
-    const info = e.priority === undefined ? this.s.insert!.run(e.data, ts) : this.s.insert!.run(e.data, ts, e.priority);
+    const crc = SqliteCoreBase.crc(e.data);
+    const info = e.priority === undefined ? this.s.insert!.run(e.data, crc, ts) : this.s.insert!.run(e.data, crc, ts, e.priority);
     return info.changes === 0 ? null : Number(info.lastInsertRowid);
   }
 
@@ -104,9 +105,9 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     const rows = (max === 1 ? [this.s.takeOne!.get()].filter(Boolean) : this.s.takeMany!.all(max)) as Row[];
     if (rows.length === 0) return this.readVersion();
     if (rows.length > 1) rows.sort(this.cmp);
-    const items = rows.map((r) => decodeItem(this.codec, r.data, `${this.table}#${r._id}`));
+    const items = rows.map((r) => this.decodeRow(r));
     if (!this.opts.autoCommit) {
-      for (const r of rows) this.s.hold!.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null);
+      for (const r of rows) this.s.hold!.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null, r.pq_crc);
     } else if (this.unfinished === 0) {
       this.s.flag!.run(this.table, this.owner);
     }
@@ -167,7 +168,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
 
   peek(): T | undefined {
     const row = this.guard('peek failed', () => this.s.peek!.get() as Row | undefined);
-    return row ? decodeItem(this.codec, row.data, `${this.table}#${row._id}`) : undefined;
+    return row ? this.decodeRow(row) : undefined;
   }
 
   taskDone(): void {

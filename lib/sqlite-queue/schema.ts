@@ -2,6 +2,8 @@
  * The SQLite schema: Python persist-queue's tables, created with Python's own statements, plus this library's
  * additions, all of which have defaults so that Python writers keep working:
  *
+ * - every queue table gets `pq_crc INTEGER`: the CRC-32 of `data` for rows this library wrote (NULL for rows Python
+ *   wrote), checked on every read so a damaged row is reported instead of returned;
  * - ack tables get `pq_owner TEXT` (who holds an unacked message), `pq_lease REAL` (ms since the epoch when the hold
  *   expires) and `pq_attempts INTEGER NOT NULL DEFAULT 0` (deliveries so far), and an index on `(status, _id)`;
  * - priority tables get an index on `(priority, _id)`;
@@ -19,8 +21,9 @@ export function ensureSchema(db: Database.Database, table: string, o: ResolvedSq
   const extra = o.ack ? ', status INTEGER' : o.order === 'priority' ? ', priority INTEGER' : '';
   const unique = o.unique ? ', UNIQUE (data)' : '';
   db.exec(`CREATE TABLE IF NOT EXISTS ${q} (_id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB, timestamp FLOAT${extra}${unique})`);
+  const cols = new Set((db.prepare(`PRAGMA table_info(${q})`).all() as { name: string }[]).map((c) => c.name));
+  if (!cols.has('pq_crc')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_crc INTEGER`);
   if (o.ack) {
-    const cols = new Set((db.prepare(`PRAGMA table_info(${q})`).all() as { name: string }[]).map((c) => c.name));
     if (!cols.has('pq_owner')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_owner TEXT`);
     if (!cols.has('pq_lease')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_lease REAL`);
     if (!cols.has('pq_attempts')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_attempts INTEGER NOT NULL DEFAULT 0`);
@@ -30,7 +33,7 @@ export function ensureSchema(db: Database.Database, table: string, o: ResolvedSq
   }
   db.exec(
     'CREATE TABLE IF NOT EXISTS pq_taken (tbl TEXT NOT NULL, _id INTEGER NOT NULL, owner TEXT NOT NULL, ' +
-      'data BLOB, timestamp FLOAT, priority INTEGER, PRIMARY KEY (tbl, _id)) WITHOUT ROWID',
+      'data BLOB, timestamp FLOAT, priority INTEGER, pq_crc INTEGER, PRIMARY KEY (tbl, _id)) WITHOUT ROWID',
   );
   db.exec('CREATE TABLE IF NOT EXISTS pq_pending (tbl TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (tbl, owner)) WITHOUT ROWID');
 }
