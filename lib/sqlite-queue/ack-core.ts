@@ -104,6 +104,9 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const held = `status = ${UNACK}`;
     const free = 'pq_owner = NULL, pq_lease = NULL';
     const s = (sql: string): Database.Statement => this.db.prepare(sql);
+    // Name the partial indexes (see schema.ts): without statistics the planner would pick (status, _id) and sort.
+    const ready = `${q} INDEXED BY \`pq_ready_${this.table}\``;
+    const leased = `${q} INDEXED BY \`pq_lease_${this.table}\``;
     this.s = this.guard('cannot prepare queue statements', () => ({
       insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, pq_crc, timestamp, status) VALUES (?, ?, ?, ${INITED})`),
       reviveUnique: s(`DELETE FROM ${q} WHERE data = ? AND status IN (${ACKED}, ${FAILED})`),
@@ -111,17 +114,17 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       countReadyUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${q} WHERE status < ${UNACK} LIMIT ?)`).pluck(),
       countStatus: s(`SELECT COUNT(*) FROM ${q} WHERE status = ?`).pluck(),
       existsReady: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE status < ${UNACK})`).pluck(),
-      peek: s(`SELECT _id, data, pq_crc FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1`),
-      nextLease: s(`SELECT MIN(pq_lease) FROM ${q} WHERE ${held}`).pluck(),
-      leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)`).pluck(),
-      expire: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?`),
+      peek: s(`SELECT _id, data, pq_crc FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1`),
+      nextLease: s(`SELECT MIN(pq_lease) FROM ${leased} WHERE ${held}`).pluck(),
+      leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${leased} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)`).pluck(),
+      expire: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?`),
       takeOne: s(
         `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 ` +
-          `WHERE _id = (SELECT _id FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1) RETURNING _id, data, pq_attempts, pq_crc`,
+          `WHERE _id = (SELECT _id FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1) RETURNING _id, data, pq_attempts, pq_crc`,
       ),
       takeMany: s(
         `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 ` +
-          `WHERE _id IN (SELECT _id FROM ${q} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?) RETURNING _id, data, pq_attempts, pq_crc`,
+          `WHERE _id IN (SELECT _id FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?) RETURNING _id, data, pq_attempts, pq_crc`,
       ),
       ack: s(`UPDATE ${q} SET status = ${ACKED}, ${free} WHERE _id = ? AND status < ${ACKED}`),
       nack: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held}`),
