@@ -138,6 +138,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   }
 
   commitBatch(entries: PutEntry[]): (number | null | Retry)[] {
+    if (entries.length === 1 && this.opts.maxSize === 0) return [this.tryPut(entries[0]!)];
     const ids = this.txBatch(entries);
     this.wrote();
     return ids;
