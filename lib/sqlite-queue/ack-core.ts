@@ -146,32 +146,15 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     }
   }
 
-  private insertOne(e: PutEntry, ts: number): number | null {
+  protected insertOne(e: PutEntry, ts: number): number | null {
     if (this.opts.unique) this.s.reviveUnique!.run(e.data);
     const info = this.s.insert!.run(e.data, SqliteCoreBase.crc(e.data), ts);
     return info.changes === 0 ? null : Number(info.lastInsertRowid);
   }
 
-  private room(): number {
-    if (this.opts.maxSize === 0) return Infinity;
-    return this.opts.maxSize - (this.s.countReadyUpTo!.get(this.opts.maxSize) as number);
+  protected waiting(limit: number): number {
+    return this.s.countReadyUpTo!.get(limit) as number;
   }
-
-  private readonly txPut = this.transaction('put failed', (e: PutEntry): number | null | Retry =>
-    this.room() < 1 ? RETRY : this.insertOne(e, SqliteCoreBase.seconds()),
-  );
-
-  private readonly txPutMany = this.transaction('putMany failed', (entries: PutEntry[]): (number | null)[] | Retry => {
-    if (this.room() < entries.length) return RETRY;
-    const ts = SqliteCoreBase.seconds();
-    return entries.map((e) => this.insertOne(e, ts));
-  });
-
-  private readonly txBatch = this.transaction('put failed', (entries: PutEntry[]): (number | null | Retry)[] => {
-    let room = this.room();
-    const ts = SqliteCoreBase.seconds();
-    return entries.map((e) => (room-- < 1 ? RETRY : this.insertOne(e, ts)));
-  });
 
   /** Reserves up to `max` ready messages; when there are none, returns the data version and the next lease end. */
   private readonly txTake = this.transaction('get failed', (max: number): AckMessage<T>[] | { version: number; wakeAt: number | null } => {
@@ -183,24 +166,6 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     if (rows.length > 1) rows.sort(this.desc ? (a, b) => b._id - a._id : (a, b) => a._id - b._id);
     return rows.map((r) => this.toMessage(r));
   });
-
-  tryPut(entry: PutEntry): number | null | Retry {
-    const id = this.txPut(entry);
-    if (id !== RETRY) this.wrote();
-    return id;
-  }
-
-  tryPutMany(entries: PutEntry[]): (number | null)[] | Retry {
-    const ids = this.txPutMany(entries);
-    if (ids !== RETRY) this.wrote();
-    return ids;
-  }
-
-  commitBatch(entries: PutEntry[]): (number | null | Retry)[] {
-    const ids = this.txBatch(entries);
-    this.wrote();
-    return ids;
-  }
 
   private toMessage(r: Row): AckMessage<T> {
     return { id: r._id, data: this.decodeRow(r), attempts: r.pq_attempts };
@@ -265,9 +230,6 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     return this.guard('empty failed', () => !this.s.existsReady!.get());
   }
 
-  full(): boolean {
-    return this.opts.maxSize > 0 && this.guard('full failed', () => this.room() < 1);
-  }
 
   readyCount(): number {
     return this.guard('count failed', () => this.s.countReady!.get() as number);

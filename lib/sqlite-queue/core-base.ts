@@ -57,6 +57,19 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
         this.db.transaction(() => ensureSchema(this.db, this.table, opts)).immediate(),
       );
       this.dataVersion = this.db.prepare('PRAGMA data_version').pluck();
+      this.txPut = this.transaction('put failed', (e: PutEntry): number | null | Retry =>
+        this.room() < 1 ? RETRY : this.insertOne(e, SqliteCoreBase.seconds()),
+      );
+      this.txPutMany = this.transaction('putMany failed', (entries: PutEntry[]): (number | null)[] | Retry => {
+        if (this.room() < entries.length) return RETRY;
+        const ts = SqliteCoreBase.seconds();
+        return entries.map((e) => this.insertOne(e, ts));
+      });
+      this.txBatch = this.transaction('put failed', (entries: PutEntry[]): (number | null | Retry)[] => {
+        let room = this.room();
+        const ts = SqliteCoreBase.seconds();
+        return entries.map((e) => (room-- < 1 ? RETRY : this.insertOne(e, ts)));
+      });
     } catch (err) {
       this.db.close();
       throw err;
@@ -205,9 +218,59 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     return Date.now() / 1000;
   }
 
-  abstract tryPut(entry: PutEntry): number | null | Retry;
-  abstract tryPutMany(entries: PutEntry[]): (number | null)[] | Retry;
-  abstract commitBatch(entries: PutEntry[]): (number | null | Retry)[];
+  /** Inserts one row inside the caller's transaction; the new id, or null when a unique table ignored it. */
+  protected abstract insertOne(e: PutEntry, ts: number): number | null;
+
+  /** Waiting items, counted up to `limit` (so a `maxSize` check costs at most `maxSize` rows). */
+  protected abstract waiting(limit: number): number;
+
+  /** Whether one put is a single INSERT statement (its own transaction, taking the write lock up front). */
+  private get putIsOneStatement(): boolean {
+    return this.opts.maxSize === 0 && !(this.opts.ack && this.opts.unique);
+  }
+
+  private room(): number {
+    return this.opts.maxSize === 0 ? Infinity : this.opts.maxSize - this.waiting(this.opts.maxSize);
+  }
+
+  private readonly txPut: (e: PutEntry) => number | null | Retry;
+  private readonly txPutMany: (entries: PutEntry[]) => (number | null)[] | Retry;
+  private readonly txBatch: (entries: PutEntry[]) => (number | null | Retry)[];
+
+  tryPut(entry: PutEntry): number | null | Retry {
+    let id: number | null | Retry;
+    if (this.putIsOneStatement) {
+      try {
+        id = this.insertOne(entry, SqliteCoreBase.seconds());
+      } catch (err) {
+        throw translateError(err, 'put failed');
+      }
+    } else {
+      id = this.txPut(entry);
+      if (id === RETRY) return RETRY;
+    }
+    this.wrote();
+    return id;
+  }
+
+  tryPutMany(entries: PutEntry[]): (number | null)[] | Retry {
+    const ids = this.txPutMany(entries);
+    if (ids !== RETRY) this.wrote();
+    return ids;
+  }
+
+  commitBatch(entries: PutEntry[]): (number | null | Retry)[] {
+    if (entries.length === 1 && this.putIsOneStatement) return [this.tryPut(entries[0]!)];
+    const ids = this.txBatch(entries);
+    this.wrote();
+    return ids;
+  }
+
+  /** Whether `maxSize > 0` and no room is left. */
+  full(): boolean {
+    return this.opts.maxSize > 0 && this.guard('full failed', () => this.room() < 1);
+  }
+
   abstract tryGet(): G | Retry;
   abstract tryGetMany(max: number): G[] | Retry;
   abstract peek(): T | undefined;
@@ -215,7 +278,6 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   abstract tryJoin(): true | Retry;
   abstract size(): number;
   abstract empty(): boolean;
-  abstract full(): boolean;
 
   close(): void {
     if (this.closed) return;

@@ -14,7 +14,6 @@ import type { PutEntry } from '../common/core.js';
 import { QueueError } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
-import { translateError } from './connection.js';
 import { SqliteCoreBase, type Flavour } from './core-base.js';
 import type { ResolvedSqliteOptions } from './options.js';
 
@@ -73,32 +72,15 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     }
   }
 
-  private insertOne(e: PutEntry, ts: number): number | null {
+  protected insertOne(e: PutEntry, ts: number): number | null {
     const crc = SqliteCoreBase.crc(e.data);
     const info = e.priority === undefined ? this.s.insert!.run(e.data, crc, ts) : this.s.insert!.run(e.data, crc, ts, e.priority);
     return info.changes === 0 ? null : Number(info.lastInsertRowid);
   }
 
-  private room(): number {
-    if (this.opts.maxSize === 0) return Infinity;
-    return this.opts.maxSize - (this.s.countUpTo!.get(this.opts.maxSize) as number);
+  protected waiting(limit: number): number {
+    return this.s.countUpTo!.get(limit) as number;
   }
-
-  private readonly txPut = this.transaction('put failed', (e: PutEntry): number | null | Retry =>
-    this.room() < 1 ? RETRY : this.insertOne(e, SqliteCoreBase.seconds()),
-  );
-
-  private readonly txPutMany = this.transaction('putMany failed', (entries: PutEntry[]): (number | null)[] | Retry => {
-    if (this.room() < entries.length) return RETRY;
-    const ts = SqliteCoreBase.seconds();
-    return entries.map((e) => this.insertOne(e, ts));
-  });
-
-  private readonly txBatch = this.transaction('put failed', (entries: PutEntry[]): (number | null | Retry)[] => {
-    let room = this.room();
-    const ts = SqliteCoreBase.seconds();
-    return entries.map((e) => (room-- < 1 ? RETRY : this.insertOne(e, ts)));
-  });
 
   /** Takes up to `max` rows: deletes them (or moves them to pq_taken) and decodes them; empty: notes the version. */
   private readonly txTake = this.transaction('get failed', (max: number): { rows: Row[]; items: T[] } | number => {
@@ -113,36 +95,6 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     }
     return { rows, items };
   });
-
-  tryPut(entry: PutEntry): number | null | Retry {
-    let id: number | null | Retry;
-    if (this.opts.maxSize === 0) {
-      // One statement is its own transaction and takes the write lock up front.
-      try {
-        id = this.insertOne(entry, SqliteCoreBase.seconds());
-      } catch (err) {
-        throw translateError(err, 'put failed');
-      }
-    } else {
-      id = this.txPut(entry);
-      if (id === RETRY) return RETRY;
-    }
-    this.wrote();
-    return id;
-  }
-
-  tryPutMany(entries: PutEntry[]): (number | null)[] | Retry {
-    const ids = this.txPutMany(entries);
-    if (ids !== RETRY) this.wrote();
-    return ids;
-  }
-
-  commitBatch(entries: PutEntry[]): (number | null | Retry)[] {
-    if (entries.length === 1 && this.opts.maxSize === 0) return [this.tryPut(entries[0]!)];
-    const ids = this.txBatch(entries);
-    this.wrote();
-    return ids;
-  }
 
   private take(max: number): T[] | Retry {
     this.maybeSweep();
@@ -206,9 +158,6 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     return this.guard('empty failed', () => !this.s.exists!.get());
   }
 
-  full(): boolean {
-    return this.opts.maxSize > 0 && this.guard('full failed', () => this.room() < 1);
-  }
 
   protected sweep(): void {
     const holders = this.guard('sweep failed', () => this.s.holders!.all(this.table) as string[]);
