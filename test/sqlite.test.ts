@@ -32,6 +32,29 @@ for (const cls of SQLITE_CLASSES) {
       await q.close();
     });
 
+    it('skipCorrupt: a damaged row is dropped (ack: marked failed), counted, and the next one is returned', async () => {
+      const file = join(dir, 'q.db');
+      const q = await cls.open(file, { skipCorrupt: true });
+      await q.putMany(['good-1', 'bad', 'good-2']);
+      const raw = new Database(file);
+      raw.prepare(`UPDATE ${table} SET data = ? WHERE _id = 2`).run(Buffer.from('"evil"'));
+      raw.close();
+      expect(q.corruptSkipped).toBe(0);
+      const first = await q.get();
+      expect(cls.ack ? first.data : first).toBe('good-1');
+      if (cls.ack) await q.ack(first);
+      const second = await q.get();
+      expect(cls.ack ? second.data : second).toBe('good-2');
+      expect(q.corruptSkipped).toBe(1);
+      if (cls.ack) {
+        expect(await q.ackFailedCount()).toBe(1);
+        expect((await q.items()).map((i: { data: unknown }) => i.data)).toEqual(['good-1', 'good-2']);
+      } else {
+        expect(await q.size()).toBe(0);
+      }
+      await q.close();
+    });
+
     it('rows without a checksum (written by Python) are read as they are', async () => {
       const file = join(dir, 'q.db');
       const q = await cls.open(file);

@@ -55,6 +55,8 @@ export interface QueueCore<T, G> {
   full(): boolean;
   /** Whether `maxSize` can never admit this many items at once (a putMany larger than maxSize). */
   tooBig(count: number): boolean;
+  /** Damaged items (or records) skipped so far by this instance because of the `skipCorrupt` option. */
+  readonly corruptSkipped: number;
   /** Releases everything; idempotent. */
   close(): void;
   /**

@@ -88,6 +88,14 @@ abstract class ShellBase<T, G> {
     this.core = core;
   }
 
+  /**
+   * How many damaged items this instance skipped because the queue was opened with `skipCorrupt: true` (0 without
+   * it: a damaged item is then a {@link QueueCorruptError}). Counted in memory, per instance.
+   */
+  get corruptSkipped(): number {
+    return this.core.corruptSkipped;
+  }
+
   /** @internal */
   protected checkOpen(): void {
     if (this.closed) throw new QueueClosedError(`${this.className} is closed`);

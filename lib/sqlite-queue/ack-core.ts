@@ -114,7 +114,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       countReadyUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${q} WHERE status < ${UNACK} LIMIT ?)`).pluck(),
       countStatus: s(`SELECT COUNT(*) FROM ${q} WHERE status = ?`).pluck(),
       existsReady: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE status < ${UNACK})`).pluck(),
-      peek: s(`SELECT _id, data, pq_crc FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1`),
+      peek: s(`SELECT _id, data, pq_crc FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?`),
       nextLease: s(`SELECT MIN(pq_lease) FROM ${leased} WHERE ${held}`).pluck(),
       leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${leased} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)`).pluck(),
       expire: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?`),
@@ -161,8 +161,13 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const now = Date.now();
     this.s.expire!.run(now);
     const lease = this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
-    const rows = (max === 1 ? [this.s.takeOne!.get(this.owner, lease)].filter(Boolean) : this.s.takeMany!.all(this.owner, lease, max)) as Row[];
-    if (rows.length === 0) return { version: this.readVersion(), wakeAt: this.s.nextLease!.get() as number | null };
+    let rows: Row[];
+    do {
+      rows = (max === 1 ? [this.s.takeOne!.get(this.owner, lease)].filter(Boolean) : this.s.takeMany!.all(this.owner, lease, max)) as Row[];
+      if (rows.length === 0) return { version: this.readVersion(), wakeAt: this.s.nextLease!.get() as number | null };
+      // skipCorrupt: a damaged message is marked failed (kept for inspection), counted, and we go on
+      rows = rows.filter((r) => this.intact(r) || (this.s.fail!.run(r._id), false));
+    } while (rows.length === 0);
     if (rows.length > 1) rows.sort(this.desc ? (a, b) => b._id - a._id : (a, b) => a._id - b._id);
     return rows.map((r) => this.toMessage(r));
   });
@@ -194,8 +199,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   peek(): T | undefined {
-    const row = this.guard('peek failed', () => this.s.peek!.get() as Row | undefined);
-    return row ? this.decodeRow(row) : undefined;
+    return this.firstIntact(this.guard('peek failed', () => this.s.peek!.all(this.opts.skipCorrupt ? 100 : 1) as Row[]));
   }
 
   taskDone(): void {
@@ -266,7 +270,8 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
 
   items(): AckQueueItem<T>[] {
     const rows = this.guard('items failed', () => this.s.items!.all()) as (Row & { timestamp: number; status: number })[];
-    return rows.map((r) => ({
+    // With skipCorrupt, damaged rows (marked failed when a get met them) are left out instead of failing the list.
+    return rows.filter((r) => !this.opts.skipCorrupt || this.damage(r) === undefined).map((r) => ({
       id: r._id,
       data: this.decodeRow(r),
       status: STATUS_NAME[r.status] ?? 'ready',

@@ -18,6 +18,13 @@ import { ensureSchema } from './schema.js';
 /** How often an idle waiter re-checks for expired leases and dead holders even when nothing was written. */
 const SWEEP_MS = 1000;
 
+/** The columns of a stored row that reading it needs. */
+export interface StoredRow {
+  _id: number;
+  data: Buffer;
+  pq_crc?: number | null;
+}
+
 /** SQLite's own lock wait for a Promise class; longer conflicts are retried by the shell on timers. */
 const ASYNC_BUSY_MS = 5;
 
@@ -184,18 +191,42 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     return crc32(data);
   }
 
+  /** Rows skipped by `skipCorrupt`. */
+  corruptSkipped = 0;
+
+  /** Why a stored row cannot be trusted, or undefined when it is intact (rows Python wrote have no checksum). */
+  protected damage(row: StoredRow): string | undefined {
+    if (!Buffer.isBuffer(row.data)) return 'is not a BLOB';
+    if (row.pq_crc != null && crc32(row.data) !== row.pq_crc) return 'failed its checksum';
+    return undefined;
+  }
+
   /**
-   * Checks a stored row's checksum (rows Python wrote have none) and decodes it. A mismatch is a QueueCorruptError;
-   * bytes the serializer cannot read are a SerializationError. Either way the caller's transaction rolls back.
+   * For a get: true when the row is intact; false when it is damaged and `skipCorrupt` is set (counted, the caller
+   * drops it); else throws {@link QueueCorruptError} so that the caller's transaction rolls back and the row stays.
    */
-  protected decodeRow(row: { _id: number; data: Buffer; pq_crc?: number | null }): T {
-    if (row.pq_crc != null && (!Buffer.isBuffer(row.data) || crc32(row.data) !== row.pq_crc)) {
-      throw new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} failed its checksum`);
-    }
-    if (!Buffer.isBuffer(row.data)) {
-      throw new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} is not a BLOB`);
-    }
+  protected intact(row: StoredRow): boolean {
+    const why = this.damage(row);
+    if (why === undefined) return true;
+    if (!this.opts.skipCorrupt) throw new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} ${why}`);
+    this.corruptSkipped++;
+    return false;
+  }
+
+  /**
+   * Checks a stored row's checksum and decodes it. Damage is a QueueCorruptError; bytes the serializer cannot read
+   * are a SerializationError. Either way the caller's transaction rolls back.
+   */
+  protected decodeRow(row: StoredRow): T {
+    const why = this.damage(row);
+    if (why !== undefined) throw new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} ${why}`);
     return decodeItem(this.codec, row.data, `${this.table}#${row._id}`);
+  }
+
+  /** The first intact row of `rows` decoded (peek with `skipCorrupt`), or undefined. */
+  protected firstIntact(rows: StoredRow[]): T | undefined {
+    for (const row of rows) if (this.damage(row) === undefined || !this.opts.skipCorrupt) return this.decodeRow(row);
+    return undefined;
   }
 
   preparePut(item: T, priority: unknown): PutEntry {

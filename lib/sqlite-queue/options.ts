@@ -55,6 +55,12 @@ export interface SqliteQueueOptions<T = unknown> {
    * @default 10000
    */
   busyTimeout?: number;
+  /**
+   * What a get does with a row whose data fails its checksum: false throws {@link QueueCorruptError} (the row stays);
+   * true removes it (ack queues: marks it failed), counts it in `corruptSkipped` and takes the next row.
+   * @default false
+   */
+  skipCorrupt?: boolean;
 }
 
 /** Options of {@link SqliteAckQueue.open} and {@link SqliteAckQueueSync.open}. */
@@ -80,6 +86,8 @@ export interface SqliteAckQueueOptions<T = unknown> {
   name?: string;
   /** @default 10000 — see {@link SqliteQueueOptions.busyTimeout}. */
   busyTimeout?: number;
+  /** @default false — see {@link SqliteQueueOptions.skipCorrupt}; a skipped message is marked failed. */
+  skipCorrupt?: boolean;
   /**
    * Milliseconds a taken message stays reserved; if it is neither acked nor nacked in time it becomes ready again and
    * its next delivery counts one more attempt. 0 = no limit (until the holder acks, nacks, closes or dies).
@@ -96,6 +104,7 @@ const COMMON: OptionSchema = {
   durability: { kind: 'enum', values: ['full', 'normal', 'off'] },
   name: NAME_RULE,
   busyTimeout: { kind: 'integer', min: 0, max: 2_147_483_647 },
+  skipCorrupt: { kind: 'boolean' },
 };
 const PLAIN_SCHEMA: OptionSchema = { ...COMMON, order: { kind: 'enum', values: ['fifo', 'filo', 'priority'] }, autoCommit: { kind: 'boolean' } };
 const ACK_SCHEMA: OptionSchema = {
@@ -116,6 +125,7 @@ export interface ResolvedSqliteOptions {
   name: string;
   busyTimeout: number;
   visibilityTimeout: number;
+  skipCorrupt: boolean;
 }
 
 /** Validates the options of a plain (`ack: false`) or ack queue and fills in the defaults. */
@@ -132,6 +142,7 @@ export function resolveSqliteOptions(options: unknown, ack: boolean, where: stri
     name: o.name ?? 'default',
     busyTimeout: o.busyTimeout ?? 10_000,
     visibilityTimeout: o.visibilityTimeout ?? 0,
+    skipCorrupt: o.skipCorrupt ?? false,
   };
   if (resolved.unique && resolved.order !== 'fifo') {
     throw argValueError(`The "unique" option works only with order 'fifo' (Python persist-queue has no unique ${resolved.order} table). Received order '${resolved.order}'`);

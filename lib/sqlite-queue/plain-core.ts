@@ -51,7 +51,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       count: s(`SELECT COUNT(*) FROM ${q}`).pluck(),
       countUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${q} LIMIT ?)`).pluck(),
       exists: s(`SELECT EXISTS (SELECT 1 FROM ${q})`).pluck(),
-      peek: s(`SELECT _id, data, pq_crc FROM ${q} ORDER BY ${order} LIMIT 1`),
+      peek: s(`SELECT _id, data, pq_crc FROM ${q} ORDER BY ${order} LIMIT ?`),
       takeOne: s(`DELETE FROM ${q} WHERE _id = (SELECT _id FROM ${q} ORDER BY ${order} LIMIT 1) RETURNING ${cols}`),
       takeMany: s(`DELETE FROM ${q} WHERE _id IN (SELECT _id FROM ${q} ORDER BY ${order} LIMIT ?) RETURNING ${cols}`),
       hold: s('INSERT INTO pq_taken (tbl, _id, owner, data, timestamp, priority, pq_crc) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -84,8 +84,12 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
 
   /** Takes up to `max` rows: deletes them (or moves them to pq_taken) and decodes them; empty: notes the version. */
   private readonly txTake = this.transaction('get failed', (max: number): { rows: Row[]; items: T[] } | number => {
-    const rows = (max === 1 ? [this.s.takeOne!.get()].filter(Boolean) : this.s.takeMany!.all(max)) as Row[];
-    if (rows.length === 0) return this.readVersion();
+    let rows: Row[];
+    do {
+      rows = (max === 1 ? [this.s.takeOne!.get()].filter(Boolean) : this.s.takeMany!.all(max)) as Row[];
+      if (rows.length === 0) return this.readVersion();
+      rows = rows.filter((r) => this.intact(r)); // skipCorrupt: damaged rows are deleted, counted, and we go on
+    } while (rows.length === 0);
     if (rows.length > 1) rows.sort(this.cmp);
     const items = rows.map((r) => this.decodeRow(r));
     if (!this.opts.autoCommit) {
@@ -120,8 +124,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   }
 
   peek(): T | undefined {
-    const row = this.guard('peek failed', () => this.s.peek!.get() as Row | undefined);
-    return row ? this.decodeRow(row) : undefined;
+    return this.firstIntact(this.guard('peek failed', () => this.s.peek!.all(this.opts.skipCorrupt ? 100 : 1) as Row[]));
   }
 
   taskDone(): void {
