@@ -14,8 +14,12 @@ import type { PutEntry } from '../common/core.js';
 import { QueueError } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
+import { translateError } from './connection.js';
 import { SqliteCoreBase, type Flavour } from './core-base.js';
 import type { ResolvedSqliteOptions } from './options.js';
+
+/** How long a cleared task count may wait before the pq_pending flag is dropped (see unflagSoon). */
+const UNFLAG_DELAY_MS = 5;
 
 interface Row {
   _id: number;
@@ -27,12 +31,24 @@ interface Row {
 
 /** Storage core of the plain SQLite queues. */
 export class PlainCore<T> extends SqliteCoreBase<T, T> {
+  /** The open instances of this thread, by owner token: join() asks them directly instead of reading their flag. */
+  private static readonly local = new Map<string, PlainCore<unknown>>();
+
+  /** Whether the holder `owner` may still have unfinished work (another process: whether it is alive). */
+  private static busy(owner: string): boolean {
+    const inst = PlainCore.local.get(owner);
+    return inst ? inst.unfinished > 0 || inst.held.length > 0 : isOwnerAlive(owner);
+  }
+
   private readonly s: Record<string, Database.Statement>;
   private readonly cmp: (a: Row, b: Row) => number;
   /** autoCommit true: items taken and not yet done. */
   private unfinished = 0;
   /** autoCommit false: ids taken by this instance and not yet done, oldest first. */
   private readonly held: number[] = [];
+  /** Whether this instance's row in pq_pending exists (it may outlive `unfinished` by a moment, see unflagSoon). */
+  private flagged = false;
+  private unflagTimer: NodeJS.Timeout | undefined;
 
   constructor(file: unknown, opts: ResolvedSqliteOptions, flavour: Flavour, where: string) {
     super(file, opts, flavour, where);
@@ -58,11 +74,13 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       unhold: s('DELETE FROM pq_taken WHERE tbl = ? AND _id = ?'),
       holders: s('SELECT DISTINCT owner FROM pq_taken WHERE tbl = ?').pluck(),
       restore: s(`INSERT OR IGNORE INTO ${q} (${cols}) SELECT ${cols} FROM pq_taken WHERE tbl = ? AND owner = ?`),
+      putBack: s(`INSERT OR IGNORE INTO ${q} (${cols}) VALUES (${cols.split(', ').map((c) => `@${c}`).join(', ')})`),
       dropHeld: s('DELETE FROM pq_taken WHERE tbl = ? AND owner = ?'),
       flag: s('INSERT OR IGNORE INTO pq_pending (tbl, owner) VALUES (?, ?)'),
       unflag: s('DELETE FROM pq_pending WHERE tbl = ? AND owner = ?'),
       flagged: s('SELECT owner FROM pq_pending WHERE tbl = ?').pluck(),
     }));
+    PlainCore.local.set(this.owner, this as PlainCore<unknown>);
     try {
       this.maybeSweep(true);
       this.opened();
@@ -94,7 +112,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     const items = rows.map((r) => this.decodeRow(r));
     if (!this.opts.autoCommit) {
       for (const r of rows) this.s.hold!.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null, r.pq_crc);
-    } else if (this.unfinished === 0) {
+    } else if (!this.flagged) {
       this.s.flag!.run(this.table, this.owner);
     }
     return { rows, items };
@@ -103,15 +121,78 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   private take(max: number): T[] | Retry {
     this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
+    if (max === 1 && this.opts.autoCommit && this.flagged) {
+      const item = this.takeOneStatement();
+      if (item !== RETRY) return [item];
+    }
     const got = this.txTake(max);
     if (typeof got === 'number') {
       this.noteIdle(got);
+      this.unflagIfIdle();
       return RETRY;
     }
-    if (this.opts.autoCommit) this.unfinished += got.rows.length;
-    else for (const r of got.rows) this.held.push(r._id);
+    if (this.opts.autoCommit) {
+      this.unfinished += got.rows.length;
+      this.flagged = true;
+    } else {
+      for (const r of got.rows) this.held.push(r._id);
+    }
     this.wrote();
     return got.items;
+  }
+
+  /**
+   * The fast get: one `DELETE … RETURNING` statement, its own transaction (the write lock is taken up front, so the
+   * row goes to this call only), when nothing else must commit with it (autoCommit, and this instance's pq_pending
+   * flag already set). The row is checked and decoded after the commit; if that fails it is put back with its own
+   * `_id` before the error is thrown. Retry means "use the transaction path" (nothing was found).
+   */
+  private takeOneStatement(): T | Retry {
+    for (;;) {
+      let row: Row | undefined;
+      try {
+        row = this.s.takeOne!.get() as Row | undefined;
+      } catch (err) {
+        throw translateError(err, 'get failed');
+      }
+      if (!row) return RETRY; // the transaction path notes the idle version race-free
+      let item: T;
+      try {
+        if (!this.intact(row)) continue; // skipCorrupt: the damaged row is gone and counted
+        item = this.decodeRow(row);
+      } catch (err) {
+        this.guard('get failed', () => this.s.putBack!.run(row));
+        throw err;
+      }
+      this.unfinished++;
+      this.wrote();
+      return item;
+    }
+  }
+
+  /**
+   * Clears this instance's pq_pending flag once it has no unfinished task. Not at once in taskDone(): a consumer that
+   * takes the next item right away keeps the flag and its get stays one statement. Other processes' join() sees the
+   * clear within a few ms (timer), or when this instance next finds the queue empty, or closes.
+   */
+  private unflagSoon(): void {
+    if (this.unflagTimer !== undefined) return;
+    this.unflagTimer = setTimeout(() => {
+      this.unflagTimer = undefined;
+      try {
+        this.unflagIfIdle();
+      } catch {
+        // retried by the next empty get, or at close
+      }
+    }, UNFLAG_DELAY_MS);
+    this.unflagTimer.unref();
+  }
+
+  private unflagIfIdle(): void {
+    if (!this.flagged || this.unfinished > 0) return;
+    this.guard('taskDone failed', () => this.s.unflag!.run(this.table, this.owner));
+    this.flagged = false;
+    this.wrote();
   }
 
   tryGet(): T | Retry {
@@ -130,8 +211,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   taskDone(): void {
     if (this.opts.autoCommit) {
       if (this.unfinished === 0) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
-      if (this.unfinished === 1) this.guard('taskDone failed', () => this.s.unflag!.run(this.table, this.owner));
-      this.unfinished--;
+      if (--this.unfinished === 0) this.unflagSoon();
     } else {
       const id = this.held[0];
       if (id === undefined) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
@@ -147,7 +227,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       if (this.s.exists!.get()) return RETRY;
       const others = [...(this.s.flagged!.all(this.table) as string[]), ...(this.s.holders!.all(this.table) as string[])];
       if (others.length === 0) return true;
-      if (others.some((o) => o !== this.owner && isOwnerAlive(o))) return RETRY;
+      if (others.some((o) => o !== this.owner && PlainCore.busy(o))) return RETRY;
       this.maybeSweep(true);
       return this.s.exists!.get() ? RETRY : true;
     });
@@ -181,13 +261,17 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   }
 
   protected release(): void {
-    if (this.held.length === 0 && this.unfinished === 0) return;
+    PlainCore.local.delete(this.owner);
+    if (this.unflagTimer !== undefined) clearTimeout(this.unflagTimer);
+    this.unflagTimer = undefined;
+    if (this.held.length === 0 && this.unfinished === 0 && !this.flagged) return;
     this.write('close failed', () => {
       this.giveBack(this.owner);
       this.s.unflag!.run(this.table, this.owner);
     });
     this.held.length = 0;
     this.unfinished = 0;
+    this.flagged = false;
     this.wrote();
   }
 }
