@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import type { PutEntry, QueueCore } from '../common/core.js';
 import { crc32 } from '../common/crc.js';
-import { argTypeError, describe, QueueCorruptError, QueueError, rangeError } from '../common/errors.js';
+import { argTypeError, describe, QueueCorruptError, QueueError, QueueLockedError, rangeError } from '../common/errors.js';
 import { newOwner, retireOwner } from '../common/owner.js';
 import { decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
 import { acquireSignal, releaseSignal, RETRY, type Retry, type Signal } from '../common/wait.js';
@@ -51,7 +51,9 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     this.codec = resolveSerializer<T>(opts.serializer, opts.unique);
     this.table = tableName(opts);
     this.quoted = `\`${this.table}\``;
-    this.db = openConnection(this.file, opts.durability, opts.busyTimeout);
+    // A Promise class never lets SQLite wait long, not even while opening: openAsync() retries a lock conflict at open
+    // on timers for up to busyTimeout, so the event loop stays free.
+    this.db = openConnection(this.file, opts.durability, flavour === 'async' ? Math.min(opts.busyTimeout, ASYNC_BUSY_MS) : opts.busyTimeout);
     try {
       this.guard('cannot set up the queue table', () =>
         this.db.transaction(() => ensureSchema(this.db, this.table, opts)).immediate(),
@@ -67,9 +69,9 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   }
 
   /**
-   * Ends the open: subclasses call it last in their constructor, after their own open-time writes (which wait up to
-   * the full `busyTimeout` in both flavours). From here on a Promise class retries lock conflicts itself, without
-   * blocking the event loop, so SQLite's own wait is kept short.
+   * Ends the open: subclasses call it last in their constructor, after their own open-time writes. A Promise class
+   * keeps SQLite's own wait short (lock conflicts are retried on timers: by {@link openAsync} while opening, by the
+   * shell afterwards); a sync class waits inside SQLite for the full `busyTimeout`.
    */
   protected opened(): void {
     if (this.flavour === 'async') this.db.pragma(`busy_timeout = ${Math.min(this.opts.busyTimeout, ASYNC_BUSY_MS)}`);
@@ -230,6 +232,26 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
       retireOwner(this.owner);
       releaseSignal(this.signalKey);
       this.db.close();
+    }
+  }
+}
+
+/**
+ * Opens a core for a Promise class: a lock conflict while opening (another process holding the write lock) is
+ * retried on timers for up to `busyTimeout` ms instead of blocking the event loop inside SQLite, then thrown as the
+ * {@link QueueLockedError} it is. A failed attempt has closed its connection already.
+ */
+export async function openAsync<C>(make: () => C, busyTimeout: number): Promise<C> {
+  const deadline = performance.now() + busyTimeout;
+  let pause = 1;
+  for (;;) {
+    try {
+      return make();
+    } catch (err) {
+      const left = deadline - performance.now();
+      if (!(err instanceof QueueLockedError) || left <= 0) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(pause, left)));
+      pause = Math.min(pause * 2, 20);
     }
   }
 }
