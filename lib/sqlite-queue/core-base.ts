@@ -40,6 +40,7 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   private idleUntil = Infinity;
   private lastSweep = 0;
   private closed = false;
+  private releasedByShell = false;
 
   protected constructor(
     file: unknown,
@@ -219,13 +220,24 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   abstract empty(): boolean;
   abstract full(): boolean;
 
+  /**
+   * Gives back what this instance holds, now. The Promise shell calls it from `close()` and retries a lock conflict on
+   * timers (for up to busyTimeout); {@link close} then does not try again, so the event loop is never blocked.
+   */
+  releaseHeld(): void {
+    this.releasedByShell = true;
+    this.release();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     try {
-      // Give back held items with the full busy timeout, also for a Promise class.
-      this.db.pragma(`busy_timeout = ${this.opts.busyTimeout}`);
-      this.release();
+      // A sync class gives back held items here, waiting inside SQLite for up to busyTimeout.
+      if (!this.releasedByShell) {
+        this.db.pragma(`busy_timeout = ${this.opts.busyTimeout}`);
+        this.release();
+      }
     } catch {
       // Best effort: whatever stays held returns to the queue when this process is gone.
     } finally {

@@ -109,6 +109,33 @@ for (const cls of SQLITE_CLASSES) {
       await q.close();
     });
 
+    it('close() of an instance holding items while another process stalls the lock: event loop free, items come back', async () => {
+      const file = join(dir, 'q.db');
+      const q: AnyQueue = await cls.open(file, { busyTimeout: 300, ...(cls.ack ? {} : { autoCommit: false }) });
+      await q.putMany(['held', 'waiting']);
+      await q.get();
+      const h = await holder(file, 20_000);
+      const { result, maxGap } = await loopGap(async () => q.close());
+      expect(result).toBeUndefined();
+      if (cls.flavour === 'async') expect(maxGap, `event loop blocked for ${Math.round(maxGap)} ms`).toBeLessThan(150);
+      await kill9(h);
+      const q2: AnyQueue = await cls.open(file);
+      const back: unknown[] = [];
+      const t0 = performance.now();
+      while (back.length < 2 && performance.now() - t0 < 5000) {
+        try {
+          const g = await q2.get({ timeout: 200 });
+          back.push(cls.ack ? g.data : g);
+          if (cls.ack) await q2.ack(g);
+          else await q2.taskDone();
+        } catch (err) {
+          if (!(err instanceof lib.QueueEmptyError)) throw err;
+        }
+      }
+      expect(back.sort()).toEqual(['held', 'waiting']);
+      await q2.close();
+    });
+
     it('open() while another process holds the write lock briefly: waits it out (Promise class: on timers)', async () => {
       const file = join(dir, 'q.db');
       const q0: AnyQueue = await cls.open(file);
