@@ -120,6 +120,7 @@ abstract class ShellBase<T, G> {
 
   /** @internal */
   protected prepareGetMany(max: unknown, options: GetOptions | undefined): number {
+    this.checkOpen(); // after close() every call is QueueClosedError, whatever its arguments
     checkValue(max, MAX_RULE, 'max');
     return this.prepareGet(options, 'getMany()');
   }
