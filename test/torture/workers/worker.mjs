@@ -50,7 +50,7 @@ async function produceStep(q) {
  * Returns false when the queue stayed empty for the wait.
  */
 async function consumeStep(q) {
-  const max = job.batch ?? (job.role === 'mixed' ? rng.pick([1, 1, 4]) : 1);
+  const max = job.batch ?? (job.role === 'mixed' ? rng.pick([1, 4, 16]) : 1);
   const timeout = job.getTimeout ?? 100;
   log(`T ${max}`);
   let got;
