@@ -101,12 +101,16 @@ for (const ack of [false, true]) {
           if (e.ok) continue;
           expect(e.typed, `${label}: ${e.what} threw an untyped ${e.name}: ${e.message}`).toBe(true);
           expect(ALLOWED.has(e.code!), `${label}: ${e.what} threw ${e.name} ${e.code}: ${e.message}`).toBe(true);
-          outcomes[`${e.what}:${e.code}`] = (outcomes[`${e.what}:${e.code}`] ?? 0) + 1;
+          // A file that ends before its data (SQLite's short read) is damage: QueueCorruptError, not ERR_QUEUE_IO.
+          if ((e as { cause?: { code?: string } }).cause?.code === 'SQLITE_IOERR_SHORT_READ') expect(e.code, `${label}: ${e.what}: ${e.message}`).toBe('ERR_QUEUE_CORRUPT');
+          const key = `${e.what}:${e.code}${e.code === 'ERR_QUEUE_IO' ? `(${(e as { cause?: { code?: string } }).cause?.code})` : ''}`;
+          outcomes[key] = (outcomes[key] ?? 0) + 1;
         }
         recovered += res.values.ok;
-        console.log(`[torture] ${label}: ${res.values.ok} intact item(s), errors: ${res.events.filter((e: { ok?: boolean }) => !e.ok).map((e: { what: string; code: string }) => `${e.what}:${e.code}`).join(' ') || 'none'}`);
+        console.log(`[torture] ${label}: ${res.values.ok} intact item(s), errors: ${res.events.filter((e: { ok?: boolean }) => !e.ok).map((e: { what: string; code: string; message: string }) => `${e.what}:${e.code}${e.code === 'ERR_QUEUE_IO' ? ` (${e.message})` : ''}`).join(' ') || 'none'}`);
       }
       report({ part: 'hostile', family: ack ? 'sqlite ack' : 'sqlite plain', seed: SEED, trials: TRIALS, recovered, outcomes });
     }, 180_000);
   });
 }
+
