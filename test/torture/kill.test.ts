@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/classes.js';
-import { analyzeRun, checkPayload, drain, families, kill9, prng, report, seedFor, sleep, spawnChild, subSeed, type Child } from './helpers.js';
+import { analyzeRun, checkPayload, drain, families, kill9, prng, readLines, report, seedFor, sleep, spawnChild, subSeed, type Child } from './helpers.js';
 
 const SEED = seedFor('kill.test.ts');
 const ROUNDS = Number(process.env.TORTURE_ROUNDS ?? 4);
@@ -31,7 +31,7 @@ for (const fam of families()) {
       const consumers: { log: string; mode: string; killed: boolean }[] = [];
       let children = 0;
       for (let round = 0; round < ROUNDS; round++) {
-        const kids: { c: Child; rec: { killed: boolean } }[] = [];
+        const kids: { c: Child; rec: { log: string; killed: boolean } }[] = [];
         const nProd = rng.int(1, 3);
         const nCons = rng.int(1, 3);
         for (let i = 0; i < nProd + nCons; i++) {
@@ -59,9 +59,16 @@ for (const fam of families()) {
           children++;
         }
         // Kill each child at its own random moment (some while still opening the queue).
+        // The first producer of a round gets its first put through before its clock starts, so that every round has
+        // returned puts to check.
+        const delays = kids.map(() => rng.int(20, 1500));
         await Promise.all(
-          kids.map(async ({ c, rec }) => {
-            await sleep(rng.int(20, 1500));
+          kids.map(async ({ c, rec }, i) => {
+            if (i === 0) {
+              const t0 = performance.now();
+              while (!readLines(rec.log).some((l: string) => l.startsWith('P ')) && c.child.exitCode === null && performance.now() - t0 < 15_000) await sleep(5);
+            }
+            await sleep(delays[i]!);
             await kill9(c);
             rec.killed = c.killed;
             const ex = await c.exit;

@@ -84,7 +84,8 @@ for (const cls of SQLITE_CLASSES) {
 
     it('a holder that stalls past busyTimeout: QueueLockedError after about busyTimeout, never a raw SQLITE_BUSY', async () => {
       const file = join(dir, 'q.db');
-      const busyTimeout = 300;
+      // Long enough that an event loop blocked for the whole wait stands out from scheduling noise on a busy machine.
+      const busyTimeout = 600;
       const q: AnyQueue = await cls.open(file, { busyTimeout });
       await q.put('before');
       const h = await holder(file, 20_000);
@@ -99,7 +100,7 @@ for (const cls of SQLITE_CLASSES) {
         expectLocked(result, what);
         expect(ms, what).toBeGreaterThanOrEqual(busyTimeout * 0.8);
         expect(ms, what).toBeLessThan(busyTimeout + 3000);
-        if (cls.flavour === 'async') expect(maxGap, `${what}: event loop blocked for ${Math.round(maxGap)} ms`).toBeLessThan(150);
+        if (cls.flavour === 'async') expect(maxGap, `${what}: event loop blocked for ${Math.round(maxGap)} ms`).toBeLessThan(busyTimeout / 2);
       }
       // Reads go on while a writer holds the lock (WAL).
       expect(await q.size()).toBe(1);
@@ -111,13 +112,13 @@ for (const cls of SQLITE_CLASSES) {
 
     it('close() of an instance holding items while another process stalls the lock: event loop free, items come back', async () => {
       const file = join(dir, 'q.db');
-      const q: AnyQueue = await cls.open(file, { busyTimeout: 300, ...(cls.ack ? {} : { autoCommit: false }) });
+      const q: AnyQueue = await cls.open(file, { busyTimeout: 600, ...(cls.ack ? {} : { autoCommit: false }) });
       await q.putMany(['held', 'waiting']);
       await q.get();
       const h = await holder(file, 20_000);
       const { result, maxGap } = await loopGap(async () => q.close());
       expect(result).toBeUndefined();
-      if (cls.flavour === 'async') expect(maxGap, `event loop blocked for ${Math.round(maxGap)} ms`).toBeLessThan(150);
+      if (cls.flavour === 'async') expect(maxGap, `event loop blocked for ${Math.round(maxGap)} ms`).toBeLessThan(300);
       await kill9(h);
       const q2: AnyQueue = await cls.open(file);
       const back: unknown[] = [];
@@ -140,11 +141,11 @@ for (const cls of SQLITE_CLASSES) {
       const file = join(dir, 'q.db');
       const q0: AnyQueue = await cls.open(file);
       await q0.close();
-      await holder(file, 400);
+      await holder(file, 700);
       const { result, ms, maxGap } = await loopGap(async () => cls.open(file, { busyTimeout: 10_000 }));
       expect(result).not.toBeInstanceOf(Error);
-      expect(ms).toBeGreaterThanOrEqual(250);
-      if (cls.flavour === 'async') expect(maxGap, `event loop blocked for ${Math.round(maxGap)} ms`).toBeLessThan(150);
+      expect(ms).toBeGreaterThanOrEqual(400);
+      if (cls.flavour === 'async') expect(maxGap, `event loop blocked for ${Math.round(maxGap)} ms`).toBeLessThan(300);
       const q = result as AnyQueue;
       await q.put('after');
       expect(await drain(cls, q)).toEqual(['after']);
