@@ -15,7 +15,7 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ALL_CLASSES, tempDir, type AnyQueue, type QueueClass } from '../helpers/classes.js';
-import { checkPayload, drain, lib, makePayload, prng, readLines, seedFor, spawnChild, subSeed, workerPath } from './helpers.js';
+import { checkPayload, drain, makePayload, prng, readLines, seedFor, spawnChild, subSeed, workerPath } from './helpers.js';
 
 const IO_WORKER = workerPath('io-worker.mjs');
 const SEED = seedFor('diskfull.test.ts');
@@ -181,4 +181,3 @@ for (const cls of ALL_CLASSES) {
   });
 }
 
-void lib;
