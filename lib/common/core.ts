@@ -60,6 +60,12 @@ export interface QueueCore<T, G> {
   /** Releases everything; idempotent. */
   close(): void;
   /**
+   * For the Promise shell's `close()`: gives back the items this instance holds (autoCommit false, unacked
+   * messages) before {@link QueueCore.close}, so that a lock conflict can be retried on timers. Once called, `close()`
+   * does not try again. Optional: a core without it gives its items back in `close()`.
+   */
+  releaseHeld?(): void;
+  /**
    * For the Promise shell: if `err` is a passing lock conflict that the shell should retry asynchronously, the total
    * milliseconds it may keep retrying; else undefined.
    */

@@ -128,6 +128,7 @@ abstract class ShellBase<T, G> {
 
   /** @internal */
   protected prepareGetMany(max: unknown, options: GetOptions | undefined): number {
+    this.checkOpen(); // after close() every call is QueueClosedError, whatever its arguments
     checkValue(max, MAX_RULE, 'max');
     return this.prepareGet(options, 'getMany()');
   }
@@ -266,7 +267,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
    * allows, then the conflict's typed error is thrown.
    * @internal
    */
-  protected async io<R>(fn: () => R | Promise<R>): Promise<R> {
+  protected async io<R>(fn: () => R | Promise<R>, evenIfClosed = false): Promise<R> {
     let deadline: number | undefined;
     let pause = 1;
     for (;;) {
@@ -274,7 +275,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
         return await fn();
       } catch (err) {
         const allowed = this.core.retryableFor?.(err);
-        if (allowed === undefined || this.closed) throw err;
+        if (allowed === undefined || (this.closed && !evenIfClosed)) throw err;
         deadline ??= performance.now() + allowed;
         if (performance.now() >= deadline) throw err;
         await new Promise((r) => setTimeout(r, pause));
@@ -361,6 +362,12 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
       await this.group.drain();
     } finally {
       this.waits.closeAll(new QueueClosedError());
+      try {
+        // Give back held items with lock conflicts retried on timers, not inside SQLite (which would block the loop).
+        if (this.core.releaseHeld) await this.io(() => this.core.releaseHeld!(), true);
+      } catch {
+        // Best effort, as in the sync class: what stays held returns to the queue when this process is gone.
+      }
       this.core.close();
     }
   }

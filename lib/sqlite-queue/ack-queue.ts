@@ -5,6 +5,7 @@
  */
 import { AsyncQueueShell, SyncQueueShell } from '../common/shell.js';
 import { AckCore, type AckMessage, type AckQueueItem, type ClearAckedOptions } from './ack-core.js';
+import { openAsync } from './core-base.js';
 import { resolveSqliteOptions, type SqliteAckQueueOptions } from './options.js';
 
 /**
@@ -116,7 +117,8 @@ export class SqliteAckQueue<T = unknown> extends AsyncQueueShell<T, AckMessage<T
   /** Promise twin of {@link SqliteAckQueueSync.open}. */
   static async open<T = unknown>(file: string, options?: SqliteAckQueueOptions<T>): Promise<SqliteAckQueue<T>> {
     const opts = resolveSqliteOptions(options, true, 'SqliteAckQueue.open()');
-    return new SqliteAckQueue<T>(new AckCore<T>(file, opts, 'async', 'SqliteAckQueue.open()'), opts.durability === 'full');
+    const core = await openAsync(() => new AckCore<T>(file, opts, 'async', 'SqliteAckQueue.open()'), opts.busyTimeout);
+    return new SqliteAckQueue<T>(core, opts.durability === 'full');
   }
 
   /** Promise twin of {@link SqliteAckQueueSync.ack}. */

@@ -78,6 +78,9 @@ export function translateError(err: unknown, context: string): unknown {
   if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return err;
   const msg = `${context}: ${(err as Error).message} (${code})`;
   if (isBusy(err)) return new QueueLockedError(msg, { cause: err });
-  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return new QueueCorruptError(msg, { cause: err });
+  // A short read is the database file ending before the data SQLite knows is there: the file was truncated.
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB' || code === 'SQLITE_IOERR_SHORT_READ') {
+    return new QueueCorruptError(msg, { cause: err });
+  }
   return new QueueError(msg, 'ERR_QUEUE_IO', { cause: err });
 }

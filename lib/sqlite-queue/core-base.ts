@@ -5,9 +5,10 @@
  * @module
  */
 import type Database from 'better-sqlite3';
+import { statSync } from 'node:fs';
 import type { PutEntry, QueueCore } from '../common/core.js';
 import { crc32 } from '../common/crc.js';
-import { argTypeError, describe, QueueCorruptError, QueueError, rangeError } from '../common/errors.js';
+import { argTypeError, describe, QueueCorruptError, QueueError, QueueLockedError, rangeError } from '../common/errors.js';
 import { newOwner, retireOwner } from '../common/owner.js';
 import { decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
 import { acquireSignal, releaseSignal, RETRY, type Retry, type Signal } from '../common/wait.js';
@@ -28,6 +29,18 @@ export interface StoredRow {
 /** SQLite's own lock wait for a Promise class; longer conflicts are retried by the shell on timers. */
 const ASYNC_BUSY_MS = 5;
 
+/** How often (at most) a writing instance looks at the size of the WAL file. */
+const WAL_CHECK_MS = 100;
+/**
+ * A WAL larger than this is checkpointed and truncated (see {@link SqliteCoreBase.wrote}): SQLite's automatic
+ * checkpoints (every ~4 MiB) cannot finish while other processes keep writing, and then the WAL grows without bound.
+ */
+const WAL_TRUNCATE_BYTES = 8 * 1024 * 1024;
+/** SQLite's own wait while truncating the WAL: it is housekeeping, tried again a second later if others are busy. */
+const WAL_TRUNCATE_BUSY_MS = 20;
+/** After a truncating checkpoint was blocked, wait this much longer before the next try. */
+const WAL_BLOCKED_BACKOFF_MS = 10_000;
+
 /** Whether a core serves a sync class (SQLite's busy handler waits) or a Promise class (the shell retries). */
 export type Flavour = 'sync' | 'async';
 
@@ -46,7 +59,10 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   private idleAt = 0;
   private idleUntil = Infinity;
   private lastSweep = 0;
+  private lastWalCheck = 0;
+  private busyMs: number;
   private closed = false;
+  private releasedByShell = false;
 
   protected constructor(
     file: unknown,
@@ -58,7 +74,10 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     this.codec = resolveSerializer<T>(opts.serializer, opts.unique);
     this.table = tableName(opts);
     this.quoted = `\`${this.table}\``;
-    this.db = openConnection(this.file, opts.durability, opts.busyTimeout);
+    // A Promise class never lets SQLite wait long, not even while opening: openAsync() retries a lock conflict at open
+    // on timers for up to busyTimeout, so the event loop stays free.
+    this.busyMs = flavour === 'async' ? Math.min(opts.busyTimeout, ASYNC_BUSY_MS) : opts.busyTimeout;
+    this.db = openConnection(this.file, opts.durability, this.busyMs);
     try {
       this.guard('cannot set up the queue table', () =>
         this.db.transaction(() => ensureSchema(this.db, this.table, opts)).immediate(),
@@ -87,12 +106,12 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   }
 
   /**
-   * Ends the open: subclasses call it last in their constructor, after their own open-time writes (which wait up to
-   * the full `busyTimeout` in both flavours). From here on a Promise class retries lock conflicts itself, without
-   * blocking the event loop, so SQLite's own wait is kept short.
+   * Ends the open: subclasses call it last in their constructor, after their own open-time writes. A Promise class
+   * keeps SQLite's own wait short (lock conflicts are retried on timers: by {@link openAsync} while opening, by the
+   * shell afterwards); a sync class waits inside SQLite for the full `busyTimeout`.
    */
   protected opened(): void {
-    if (this.flavour === 'async') this.db.pragma(`busy_timeout = ${Math.min(this.opts.busyTimeout, ASYNC_BUSY_MS)}`);
+    this.db.pragma(`busy_timeout = ${this.busyMs}`);
   }
 
   /** Runs `fn`, turning SQLite errors into typed queue errors. */
@@ -124,10 +143,46 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     };
   }
 
-  /** Records that this instance committed a change: wake in-process waiters, drop the idle probe. */
+  /** Records that this instance committed a change: wake in-process waiters, drop the idle probe, mind the WAL. */
   protected wrote(): void {
     this.idleVersion = -1;
     this.signal.notify();
+    const now = performance.now();
+    if (now - this.lastWalCheck >= WAL_CHECK_MS) {
+      this.lastWalCheck = now;
+      this.limitWal();
+    }
+  }
+
+  /**
+   * Keeps the WAL bounded under sustained writes from many processes. SQLite's automatic checkpoint is PASSIVE: it
+   * copies what it can and never waits, and the WAL only starts over once a checkpoint has copied everything and a
+   * writer begins at a moment when no reader uses the WAL. With several processes writing all the time that moment
+   * may never come, and the WAL file grows by every commit (the torture suite's load test saw 44 MiB in 10 s). So,
+   * at most every 100 ms, a writer looks at the WAL's size and, past {@link WAL_TRUNCATE_BYTES}, runs a TRUNCATE
+   * checkpoint: it takes the write lock, copies the WAL into the database, waits briefly for readers to move on, and
+   * empties the file. Best effort: if others are busy it gives up after {@link WAL_TRUNCATE_BUSY_MS} and a later
+   * writer tries again 100 ms later. (A reader that holds a read transaction open pins the WAL; nothing can help that.)
+   */
+  private limitWal(): void {
+    let size: number;
+    try {
+      size = statSync(`${this.file}-wal`).size;
+    } catch {
+      return;
+    }
+    if (size <= WAL_TRUNCATE_BYTES || this.db.inTransaction) return;
+    try {
+      this.db.pragma(`busy_timeout = ${WAL_TRUNCATE_BUSY_MS}`);
+      const [res] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number }[];
+      // log -1: it could not start (another writer had the lock): try again at the next check. Started but blocked
+      // (most likely a reader holding a snapshot): do not keep taking the write lock for it every second.
+      if (res && res.busy && res.log >= 0) this.lastWalCheck = performance.now() + WAL_BLOCKED_BACKOFF_MS;
+    } catch {
+      // housekeeping only
+    } finally {
+      this.db.pragma(`busy_timeout = ${this.busyMs}`);
+    }
   }
 
   /**
@@ -310,19 +365,50 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   abstract size(): number;
   abstract empty(): boolean;
 
+  /**
+   * Gives back what this instance holds, now. The Promise shell calls it from `close()` and retries a lock conflict on
+   * timers (for up to busyTimeout); {@link close} then does not try again, so the event loop is never blocked.
+   */
+  releaseHeld(): void {
+    this.releasedByShell = true;
+    this.release();
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     try {
-      // Give back held items with the full busy timeout, also for a Promise class.
-      this.db.pragma(`busy_timeout = ${this.opts.busyTimeout}`);
-      this.release();
+      // A sync class gives back held items here, waiting inside SQLite for up to busyTimeout.
+      if (!this.releasedByShell) {
+        this.db.pragma(`busy_timeout = ${this.opts.busyTimeout}`);
+        this.release();
+      }
     } catch {
       // Best effort: whatever stays held returns to the queue when this process is gone.
     } finally {
       retireOwner(this.owner);
       releaseSignal(this.signalKey);
       this.db.close();
+    }
+  }
+}
+
+/**
+ * Opens a core for a Promise class: a lock conflict while opening (another process holding the write lock) is
+ * retried on timers for up to `busyTimeout` ms instead of blocking the event loop inside SQLite, then thrown as the
+ * {@link QueueLockedError} it is. A failed attempt has closed its connection already.
+ */
+export async function openAsync<C>(make: () => C, busyTimeout: number): Promise<C> {
+  const deadline = performance.now() + busyTimeout;
+  let pause = 1;
+  for (;;) {
+    try {
+      return make();
+    } catch (err) {
+      const left = deadline - performance.now();
+      if (!(err instanceof QueueLockedError) || left <= 0) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(pause, left)));
+      pause = Math.min(pause * 2, 20);
     }
   }
 }

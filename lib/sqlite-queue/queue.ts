@@ -5,6 +5,7 @@
  */
 import { AsyncQueueShell, SyncQueueShell } from '../common/shell.js';
 import { resolveSqliteOptions, type SqliteQueueOptions } from './options.js';
+import { openAsync } from './core-base.js';
 import { PlainCore } from './plain-core.js';
 
 /**
@@ -57,6 +58,7 @@ export class SqliteQueue<T = unknown> extends AsyncQueueShell<T, T> {
   /** Promise twin of {@link SqliteQueueSync.open}. */
   static async open<T = unknown>(file: string, options?: SqliteQueueOptions<T>): Promise<SqliteQueue<T>> {
     const opts = resolveSqliteOptions(options, false, 'SqliteQueue.open()');
-    return new SqliteQueue<T>(new PlainCore<T>(file, opts, 'async', 'SqliteQueue.open()'), opts.durability === 'full');
+    const core = await openAsync(() => new PlainCore<T>(file, opts, 'async', 'SqliteQueue.open()'), opts.busyTimeout);
+    return new SqliteQueue<T>(core, opts.durability === 'full');
   }
 }
