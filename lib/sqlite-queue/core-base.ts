@@ -39,7 +39,7 @@ const WAL_TRUNCATE_BYTES = 8 * 1024 * 1024;
 /** SQLite's own wait while truncating the WAL: it is housekeeping, tried again a second later if others are busy. */
 const WAL_TRUNCATE_BUSY_MS = 20;
 /** After a truncating checkpoint was blocked, wait this much longer before the next try. */
-const WAL_BLOCKED_BACKOFF_MS = 10_000;
+const WAL_BLOCKED_BACKOFF_MS = 1000;
 
 /** Whether a core serves a sync class (SQLite's busy handler waits) or a Promise class (the shell retries). */
 export type Flavour = 'sync' | 'async';
