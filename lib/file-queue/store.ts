@@ -194,6 +194,7 @@ class SegReader {
 type ReadResult =
   | { k: 'ok'; type: number; flags: number; body: Buffer; end: number; crc: number }
   | { k: 'eof' }
+  | { k: 'missing' }
   | { k: 'torn' }
   | { k: 'corrupt'; why: string; next: number | undefined };
 
@@ -808,7 +809,8 @@ export class Store {
     this.wfd?.retire();
     this.wfd = undefined;
     try {
-      this.wfd = new SegFd(openSync(join(this.dir, segName(this.curSeg)), 'a'));
+      // Never O_CREAT: only roll() creates segments. A segment that is gone must not come back as an empty file.
+      this.wfd = new SegFd(openSync(join(this.dir, segName(this.curSeg)), fsc.O_WRONLY | fsc.O_APPEND));
     } catch (err) {
       throw ioError(`cannot open queue segment ${join(this.dir, segName(this.curSeg))}`, err);
     }
@@ -1029,7 +1031,8 @@ export class Store {
     try {
       r = this.reader(seg);
     } catch (err) {
-      if (errno(err) === 'ENOENT') return { k: 'eof' };
+      // Deleted by a holder (it held no live item); only a process whose view is behind still looks for it.
+      if (errno(err) === 'ENOENT') return { k: 'missing' };
       throw ioError(`cannot read queue segment ${join(this.dir, segName(seg))}`, err);
     }
     const have = r.fetch(off, REC_HEADER);
@@ -1138,7 +1141,7 @@ export class Store {
           off = next;
           continue;
         }
-      } else if (seg >= this.curSeg) {
+      } else if (res.k !== 'missing' && seg >= this.curSeg) {
         return undefined;
       }
       // End of this segment: on to the next one that exists (segments without live items may be gone).
@@ -1162,23 +1165,17 @@ export class Store {
       throw ioError(`cannot open queue segment ${join(this.dir, segName(seg))}`, err);
     }
     const have = r.fetch(0, SEG_HEADER);
-    if (have < SEG_HEADER) {
-      r.trim(0);
-      return 'unborn';
-    }
+    if (have < SEG_HEADER) return this.unborn(seg);
     const h = decodeSegHeader(r.buf.subarray(0, SEG_HEADER)); // fetch(0, ...) leaves the window at 0
     if (!h || h.seg !== seg) {
-      if (this.zeroToEnd(r, 0)) return 'unborn';
+      if (this.zeroToEnd(r, 0)) return this.unborn(seg);
       throw new QueueCorruptError(`queue segment ${join(this.dir, segName(seg))} has a corrupt header`);
     }
     if (h.version !== FORMAT_VERSION) {
       throw new QueueCorruptError(`queue segment ${join(this.dir, segName(seg))} has format version ${h.version}; this library reads version ${FORMAT_VERSION}`);
     }
     const res = this.readRec(seg, SEG_HEADER);
-    if (res.k === 'eof' || res.k === 'torn') {
-      r.trim(SEG_HEADER);
-      return 'unborn';
-    }
+    if (res.k === 'eof' || res.k === 'torn' || res.k === 'missing') return this.unborn(seg);
     if (res.k !== 'ok' || res.type !== T_STATE) {
       throw new QueueCorruptError(`queue segment ${join(this.dir, segName(seg))} has a corrupt STATE record`);
     }
@@ -1191,6 +1188,18 @@ export class Store {
     if (rec.t !== T_STATE) throw new QueueCorruptError(`queue segment ${join(this.dir, segName(seg))} has no STATE record`);
     this.nonces.set(seg, h.nonce);
     return { nonce: h.nonce, order: h.order, unique: h.unique, prevEnd: rec.prevEnd, state: rec.state, end: res.end, crc: res.crc };
+  }
+
+  /**
+   * An unborn segment: its creator is still writing it, or died doing so and a lock holder will delete it and create
+   * the segment again. Our descriptor may then name the deleted file for ever: close it, so the next look opens the
+   * segment by name again.
+   */
+  private unborn(seg: number): 'unborn' {
+    this.readers.get(seg)?.close();
+    this.readers.delete(seg);
+    this.nonces.delete(seg);
+    return 'unborn';
   }
 
   /** Rebuilds the state from the checkpoint (if valid) or the last segment's STATE record. */
@@ -1318,6 +1327,14 @@ export class Store {
         continue;
       }
       const res = this.readRec(this.curSeg, this.curOff);
+      if (res.k === 'missing') {
+        // Our position is in a segment that a holder deleted after everything in it was consumed (we had not opened
+        // it yet, or closed it). Records we have not applied are gone with it: start again from a snapshot.
+        // Carrying on from here would leave this process with a stale state, and a holder would append to a dead file.
+        this.resync(locked, true);
+        if (this.curSeg === 0) return;
+        continue;
+      }
       if (res.k === 'eof' || res.k === 'torn') {
         this.readers.get(this.curSeg)?.trim(this.curOff);
         if (locked && this.segExists(this.curSeg + 1)) {
