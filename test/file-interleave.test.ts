@@ -4,7 +4,7 @@
  * Each case is one root cause the random-kill tests found (see docs/format.md, "Failures found and fixed").
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -82,4 +82,41 @@ describe('file queue: a process whose view of the log is behind', () => {
     expect(child(q, opts, DRAIN)).toEqual([0, 1, 2, 3, 4].map((n) => ({ n })));
     a.close();
   });
+});
+
+describe('file queue: fencing a previous holder', () => {
+  const endReasons = (file: string): number[] => {
+    const b = readFileSync(file);
+    const out: number[] = [];
+    for (let off = format.SEG_HEADER; off < b.length; ) {
+      const h = format.checkHeader(b, off);
+      if (!h.ok) break;
+      if (h.type === format.T_END) out.push(b[off + format.REC_HEADER]!);
+      off += format.REC_HEADER + h.len;
+    }
+    return out;
+  };
+
+  for (const cls of ['FileQueue', 'FileQueueSync'] as const) {
+    it(`${cls}: a token left by a holder that did not give the lock back is fenced (wait, END, new segment)${cls === 'FileQueue' ? ', waiting on timers' : ''}`, async () => {
+      const q = join(dir, 'queue');
+      const seed = lib.FileQueueSync.open(q, { durability: 'off' });
+      seed.put({ n: 1 });
+      seed.close();
+      mkdirSync(join(q, 'tokens', '999999999.1.0.deadbeef'), { recursive: true });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 2);
+      const t0 = performance.now();
+      const fq = cls === 'FileQueue' ? await lib.FileQueue.open<{ n: number }>(q, { durability: 'off' }) : lib.FileQueueSync.open<{ n: number }>(q, { durability: 'off' });
+      const took = performance.now() - t0;
+      clearInterval(timer);
+      expect(took).toBeGreaterThanOrEqual(45); // FENCE_WAIT_MS, give or take the clock
+      if (cls === 'FileQueue') expect(ticks).toBeGreaterThanOrEqual(5); // the event loop kept running
+      expect(segFiles(q)).toEqual(['seg-0000000001.log', 'seg-0000000002.log']);
+      expect(endReasons(join(q, 'seg-0000000001.log'))).toEqual([format.END_FENCE]);
+      expect(readdirSync(join(q, 'tokens'))).not.toContain('999999999.1.0.deadbeef');
+      expect(await fq.get({ block: false })).toEqual({ n: 1 });
+      await fq.close();
+    });
+  }
 });

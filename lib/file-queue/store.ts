@@ -286,6 +286,8 @@ export class Store {
   private lastDeadCheck = 0;
   private lastSweep = -Infinity;
   private lostAfterOp = false;
+  /** Set while this process owes a fence: it removed another holder's token and may touch the log from then on. */
+  private fenceDue: number | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly emptySegs = new Set<number>();
 
@@ -618,34 +620,55 @@ export class Store {
 
   private tryAcquire(): boolean {
     const now = performance.now();
-    if (now < this.yieldUntil) return false;
-    if (!this.lock.tryLock(this.ctx.lockStale)) {
-      this.lock.want();
-      if (now - this.lastDeadCheck >= DEAD_CHECK_MS) {
-        this.lastDeadCheck = now;
-        if (this.lock.breakIfHolderDead()) return this.tryAcquire();
+    let fenced: boolean;
+    if (this.lock.locked && !this.held && this.lock.compromised) this.lock.unlock(); // taken over while we waited
+    if (this.lock.locked && !this.held) {
+      // We took the lock and fenced a previous holder off; the Promise class waits out FENCE_WAIT_MS on timers.
+      if (now < (this.fenceDue ?? 0)) return false;
+      fenced = true;
+    } else {
+      if (now < this.yieldUntil) return false;
+      if (!this.lock.tryLock(this.ctx.lockStale)) {
+        this.lock.want();
+        if (now - this.lastDeadCheck >= DEAD_CHECK_MS) {
+          this.lastDeadCheck = now;
+          if (this.lock.breakIfHolderDead()) return this.tryAcquire();
+        }
+        return false;
       }
-      return false;
+      try {
+        const t0 = performance.now();
+        this.lock.createToken(this.token);
+        this.lastCheck = t0;
+        for (const other of this.lock.listTokens()) {
+          if (other === this.token) continue;
+          this.lock.removeToken(other);
+          this.fenceDue = Math.max(this.fenceDue ?? 0, performance.now() + FENCE_WAIT_MS);
+        }
+        // fenceDue may also be left from a fence this process owed and did not finish (see releaseLock).
+        fenced = this.fenceDue !== undefined;
+        if (fenced) {
+          const left = this.fenceDue! - performance.now();
+          if (left > 0 && this.ctx.flavour === 'async') return false; // LockBusyError: the shell retries on a timer
+          sleepSync(left);
+        }
+      } catch (err) {
+        this.releaseLock();
+        if (err instanceof Fenced) return false;
+        throw err;
+      }
     }
     try {
-      const t0 = performance.now();
-      this.lock.createToken(this.token);
-      this.lastCheck = t0;
-      let fenced = false;
-      for (const other of this.lock.listTokens()) {
-        if (other === this.token) continue;
-        this.lock.removeToken(other);
-        fenced = true;
-      }
-      if (fenced) sleepSync(FENCE_WAIT_MS);
       this.lock.clearWant();
       this.held = true;
       this.heldSince = performance.now();
       for (const r of this.readers.values()) r.len = 0;
       if (this.needResync) this.resync(true);
       this.replay(true);
-      if (fenced) this.fenceTail();
-      else if (this.torn) this.truncateTail();
+      if (fenced) {
+        this.fenceTail();
+        this.fenceDue = undefined;
+      } else if (this.torn) this.truncateTail();
       if (this.ended || this.abandon) this.roll();
       if (this.recovered) {
         // Rebuilt without a usable checkpoint: save one, so the next open does not replay again.
@@ -716,8 +739,11 @@ export class Store {
       this.idleTimer = undefined;
     }
     if (!this.held && !this.lock.locked) return;
+    const fenceOwed = this.fenceDue !== undefined;
     this.held = false;
-    this.lock.removeToken(this.token);
+    // A fence not finished yet (its END not written) must not be forgotten: our token stays, so whoever takes the
+    // lock next fences (waits, writes END) in our place; fenceDue stays, so do we if we come back first.
+    if (!fenceOwed) this.lock.removeToken(this.token);
     this.lock.unlock();
   }
 
