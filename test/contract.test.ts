@@ -382,7 +382,7 @@ for (const cls of ALL_CLASSES) {
         await q.put('before');
         const circular: Record<string, unknown> = {};
         circular.self = circular;
-        for (const bad of [() => 1, Symbol('s'), circular, 10n, { nested: () => 1 }, undefined]) {
+        for (const bad of [() => 1, Symbol('s'), circular, 10n, { nested: () => 1 }, undefined, [1, [Symbol('deep')]], { d: { toJSON: () => ({ f: () => 1 }) } }]) {
           const err = await caught(() => q.put(bad));
           expect(err).toBeInstanceOf(lib.SerializationError);
           expect(err.code).toBe('ERR_QUEUE_SERIALIZATION');
