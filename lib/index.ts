@@ -4,3 +4,4 @@
  * @module
  */
 export * from './sqlite.js';
+export * from './file-queue/index.js';

@@ -382,15 +382,20 @@ for (const cls of ALL_CLASSES) {
         await q.put('before');
         const circular: Record<string, unknown> = {};
         circular.self = circular;
-        for (const bad of [() => 1, Symbol('s'), circular, 10n, { nested: () => 1 }, undefined]) {
+        for (const bad of [() => 1, Symbol('s'), circular, 10n, { nested: () => 1 }, undefined, [1, [Symbol('deep')]], { d: { toJSON: () => ({ f: () => 1 }) } }]) {
           const err = await caught(() => q.put(bad));
           expect(err).toBeInstanceOf(lib.SerializationError);
           expect(err.code).toBe('ERR_QUEUE_SERIALIZATION');
         }
         expect(await q.size()).toBe(1);
-        const v8q = await openQ({ serializer: 'v8', name: 'v8q' }, cls.backend === 'sqlite' ? loc : join(dir, 'v8q'));
+        // a second and third queue: another table of the same file, or another folder
+        const other = (name: string): [Record<string, unknown>, string] =>
+          cls.backend === 'sqlite' ? [{ name }, loc] : [{}, join(dir, name)];
+        const [o1, l1] = other('v8q');
+        const v8q = await openQ({ serializer: 'v8', ...o1 }, l1);
         expect((await caught(() => v8q.put(() => 1))).code).toBe('ERR_QUEUE_SERIALIZATION');
-        const bad = await openQ({ serializer: { encode: () => 'not bytes', decode: (b: Uint8Array) => b }, name: 'c' }, cls.backend === 'sqlite' ? loc : join(dir, 'c'));
+        const [o2, l2] = other('c');
+        const bad = await openQ({ serializer: { encode: () => 'not bytes', decode: (b: Uint8Array) => b }, ...o2 }, l2);
         expect((await caught(() => bad.put(1))).code).toBe('ERR_QUEUE_SERIALIZATION');
         expect(await v8q.size()).toBe(0);
       });

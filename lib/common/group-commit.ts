@@ -58,22 +58,54 @@ export class GroupCommit<E, R> {
     else queueMicrotask(go);
   }
 
+  /**
+   * Commits what is pending. A commit that returns its results synchronously (no fsync to wait for) is settled at
+   * once, without an async loop (fewer Promises and ticks per put); the first commit that returns a Promise continues
+   * in {@link GroupCommit.loop}, which then also takes the batches that arrive meanwhile.
+   */
   private start(): void {
-    this.running = this.loop().finally(() => {
-      this.running = undefined;
-    });
-  }
-
-  private async loop(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending;
       this.pending = [];
+      let results: (R | Retry)[] | Promise<(R | Retry)[]>;
       try {
-        const results = await this.commit(batch.map((p) => p.entry));
+        results = this.commit(batch.map((p) => p.entry));
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+        continue;
+      }
+      if (isThenable(results)) {
+        this.running = this.loop(batch, results).finally(() => {
+          this.running = undefined;
+        });
+        return;
+      }
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+    }
+  }
+
+  private async loop(first: Pending<E, R>[], firstResults: Promise<(R | Retry)[]>): Promise<void> {
+    let batch = first;
+    let pending: (R | Retry)[] | Promise<(R | Retry)[]> = firstResults;
+    for (;;) {
+      try {
+        const results = await pending;
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
       } catch (err) {
         for (const p of batch) p.reject(err);
       }
+      if (this.pending.length === 0) return;
+      batch = this.pending;
+      this.pending = [];
+      try {
+        pending = this.commit(batch.map((p) => p.entry));
+      } catch (err) {
+        pending = Promise.reject(err);
+      }
     }
   }
+}
+
+function isThenable<X>(v: X | Promise<X>): v is Promise<X> {
+  return typeof (v as { then?: unknown })?.then === 'function';
 }

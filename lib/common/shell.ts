@@ -259,7 +259,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   protected constructor(core: QueueCore<T, G>, className: string, deferCommit: boolean) {
     super(core, className);
     this.waits = new AsyncWaits(core.signal);
-    this.group = new GroupCommit((entries) => this.io(() => this.core.commitBatch(entries)), deferCommit);
+    this.group = new GroupCommit((entries) => this.ioSyncFirst(() => this.core.commitBatch(entries)), deferCommit);
   }
 
   /**
@@ -268,25 +268,60 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
    * @internal
    */
   protected async io<R>(fn: () => R | Promise<R>, evenIfClosed = false): Promise<R> {
+    try {
+      return await fn();
+    } catch (err) {
+      return this.retry(fn, err, evenIfClosed);
+    }
+  }
+
+  /**
+   * Like {@link AsyncQueueShell.io}, but a result the core produces synchronously comes back as it is (no Promise,
+   * no tick): the group commit's hot path. A passing lock conflict is retried the same way, asynchronously.
+   * @internal
+   */
+  protected ioSyncFirst<R>(fn: () => R | Promise<R>): R | Promise<R> {
+    let r: R | Promise<R>;
+    try {
+      r = fn();
+    } catch (err) {
+      return this.retry(fn, err);
+    }
+    if (typeof (r as { then?: unknown })?.then === 'function') return (r as Promise<R>).then(undefined, (err: unknown) => this.retry(fn, err));
+    return r;
+  }
+
+  /**
+   * Retries `fn` after `err` while the core calls it a passing lock conflict (backoff 1..20 ms), else throws. After
+   * close() only calls made `evenIfClosed` (close's own work) keep retrying.
+   */
+  private async retry<R>(fn: () => R | Promise<R>, err: unknown, evenIfClosed = false): Promise<R> {
     let deadline: number | undefined;
     let pause = 1;
     for (;;) {
+      const allowed = this.core.retryableFor?.(err);
+      if (allowed === undefined || (this.closed && !evenIfClosed)) throw err;
+      deadline ??= performance.now() + allowed;
+      if (performance.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, pause));
+      pause = Math.min(pause * 2, 20);
       try {
         return await fn();
-      } catch (err) {
-        const allowed = this.core.retryableFor?.(err);
-        if (allowed === undefined || (this.closed && !evenIfClosed)) throw err;
-        deadline ??= performance.now() + allowed;
-        if (performance.now() >= deadline) throw err;
-        await new Promise((r) => setTimeout(r, pause));
-        pause = Math.min(pause * 2, 20);
+      } catch (e) {
+        err = e;
       }
     }
   }
 
   /** Promise twin of {@link SyncQueueShell.put}; concurrent puts share one commit. */
-  async put(item: T, options?: PutOptions): Promise<number | null> {
-    const { entry, wait } = this.preparePut(item, options);
+  put(item: T, options?: PutOptions): Promise<number | null> {
+    let prepared: { entry: PutEntry; wait: number };
+    try {
+      prepared = this.preparePut(item, options);
+    } catch (err) {
+      return Promise.reject(err); // as from an async function: bad input is a rejection, never a throw
+    }
+    const { entry, wait } = prepared;
     return this.waits.run(() => this.group.submit(entry), { timeout: wait, onTimeout: fullError });
   }
 

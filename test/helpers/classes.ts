@@ -38,7 +38,11 @@ export const SQLITE_CLASSES: QueueClass[] = [
 ];
 
 /** File-segment classes join here once lib/file-queue exports them. */
-export const FILE_CLASSES: QueueClass[] = [];
+const fileLocation = (dir: string): string => join(dir, 'queue');
+export const FILE_CLASSES: QueueClass[] = [
+  { name: 'FileQueueSync', backend: 'file', flavour: 'sync', ack: false, orders: ['fifo', 'filo'], autoCommit: true, location: fileLocation, open: async (l, o) => lib.FileQueueSync.open(l, o) },
+  { name: 'FileQueue', backend: 'file', flavour: 'async', ack: false, orders: ['fifo', 'filo'], autoCommit: true, location: fileLocation, open: (l, o) => lib.FileQueue.open(l, o) },
+];
 
 export const ALL_CLASSES: QueueClass[] = [...SQLITE_CLASSES, ...FILE_CLASSES];
 

@@ -1,0 +1,404 @@
+/**
+ * The core of {@link FileQueue} and {@link FileQueueSync}: one per open instance, over the folder's shared
+ * {@link Store}. It validates and encodes items, keeps this instance's owner token and its count of taken items, and
+ * turns queue calls into store operations.
+ *
+ * @module
+ */
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { PutEntry, QueueCore } from '../common/core.js';
+import { argTypeError, argValueError, describe, QueueCorruptError, QueueError, rangeError } from '../common/errors.js';
+import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
+import { decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
+import { RETRY, type Retry, type Signal } from '../common/wait.js';
+import { T_DONE, T_FLAG, T_RETURN, type Rec } from './format.js';
+import { hash64 } from './hashset.js';
+import { resolveFileOptions, type ResolvedFileOptions } from './options.js';
+import { LockBusyError, Store, type Ctx, type TakePlan } from './store.js';
+
+/** Framing bytes around an item's data in the worst case (PUT header, id, hash, link). */
+const RECORD_OVERHEAD = 40;
+
+/**
+ * Checks the queue folder path: an existing folder, or a missing one whose parent exists (then it is created, one
+ * level). Returns its real path.
+ */
+function prepareFolder(dir: unknown, where: string): string {
+  if (typeof dir !== 'string') throw argTypeError(`The "dir" argument of ${where} must be of type string. ${describe(dir)}`);
+  if (dir.length === 0) throw argValueError(`The "dir" argument of ${where} must be a non-empty path`);
+  const full = resolve(dir);
+  let isDir: boolean;
+  try {
+    isDir = statSync(full).isDirectory();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new QueueError(`cannot use queue folder ${full}: ${(err as Error).message}`, 'ERR_QUEUE_IO', { cause: err });
+    }
+    const parent = dirname(full);
+    let parentIsDir = false;
+    try {
+      parentIsDir = statSync(parent).isDirectory();
+    } catch {
+      throw argValueError(`The folder that should contain the queue folder ${full} does not exist: ${parent}`);
+    }
+    if (!parentIsDir) throw argValueError(`The parent of the queue folder ${full} is not a folder: ${parent}`);
+    try {
+      mkdirSync(full);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new QueueError(`cannot create queue folder ${full}: ${(e as Error).message}`, 'ERR_QUEUE_IO', { cause: e });
+      }
+    }
+    isDir = true;
+  }
+  if (!isDir) throw argValueError(`The queue path is not a folder: ${full} (a file queue is a folder of segment files)`);
+  return realpathSync(full);
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Storage core of the file queues. */
+export class FileCore<T> implements QueueCore<T, T> {
+  readonly signal: Signal;
+  private readonly store: Store;
+  private readonly ctx: Ctx;
+  private readonly owner: string;
+  private unfinished = 0;
+  private heldCount = 0;
+  private closed = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly decode: (bytes: Buffer, where: string) => T;
+
+  private constructor(
+    dir: string,
+    private readonly opts: ResolvedFileOptions,
+    private readonly codec: Codec<T>,
+    flavour: 'sync' | 'async',
+  ) {
+    this.ctx = {
+      flavour,
+      skipCorrupt: opts.skipCorrupt,
+      segmentBytes: opts.segmentBytes,
+      lockTimeout: opts.lockTimeout,
+      lockStale: opts.lockStale,
+      durability: opts.durability,
+      syncIntervalMs: opts.syncIntervalMs,
+    };
+    this.store = Store.attach(dir, opts.order, opts.unique);
+    this.signal = this.store.signal;
+    this.owner = newOwner();
+    this.decode = (bytes, where) => decodeItem(this.codec, bytes, `${dir}#${where}`);
+  }
+
+  private static create<T>(dir: unknown, options: unknown, where: string, flavour: 'sync' | 'async'): FileCore<T> {
+    const opts = resolveFileOptions(options, where);
+    const codec = resolveSerializer<T>(opts.serializer, opts.unique);
+    const path = prepareFolder(dir, where);
+    return new FileCore<T>(path, opts, codec, flavour);
+  }
+
+  /** Opens (creating or recovering) the queue, waiting for the folder lock with sleeps. */
+  static openSync<T>(dir: unknown, options: unknown, where: string): FileCore<T> {
+    const core = FileCore.create<T>(dir, options, where, 'sync');
+    try {
+      core.init();
+    } catch (err) {
+      core.dispose();
+      throw err;
+    }
+    return core;
+  }
+
+  /** Opens the queue, waiting for the folder lock on timers. */
+  static async openAsync<T>(dir: unknown, options: unknown, where: string): Promise<FileCore<T>> {
+    const core = FileCore.create<T>(dir, options, where, 'async');
+    const deadline = performance.now() + core.opts.lockTimeout;
+    let pause = 1;
+    for (;;) {
+      try {
+        core.init();
+        return core;
+      } catch (err) {
+        if (err instanceof LockBusyError && performance.now() < deadline) {
+          await sleep(pause);
+          pause = Math.min(pause * 2, 20);
+          continue;
+        }
+        core.dispose();
+        throw err;
+      }
+    }
+  }
+
+  private init(): void {
+    this.store.op(this.ctx, () => this.store.checkCompatible(this.opts.order, this.opts.unique));
+    if (this.opts.durability === 'normal') {
+      this.flushTimer = setInterval(() => this.store.backgroundFlush(), this.opts.syncIntervalMs);
+      this.flushTimer.unref();
+    }
+  }
+
+  private dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.flushTimer) clearInterval(this.flushTimer);
+    retireOwner(this.owner);
+    this.store.detach();
+  }
+
+  /** Whether group commit should wait a tick for more puts (when each commit costs an fsync). */
+  get groupCommitDeferred(): boolean {
+    return this.opts.durability === 'full';
+  }
+
+  /** Records skipped by `skipCorrupt` in this folder, by this process. */
+  get corruptSkipped(): number {
+    return this.store.corruptSkipped;
+  }
+
+  preparePut(item: T, priority: unknown): PutEntry {
+    if (priority !== undefined) {
+      throw argTypeError(`The "priority" option is only for queues opened with order 'priority' (SQLite queues). ${describe(priority)}`);
+    }
+    const data = this.codec.encode(item);
+    if (data.length + RECORD_OVERHEAD > this.opts.segmentBytes) {
+      throw rangeError(`An item of ${data.length} bytes does not fit in a segment: the "segmentBytes" option is ${this.opts.segmentBytes}`);
+    }
+    return { data, priority: undefined };
+  }
+
+  private entries(list: PutEntry[]): { data: Buffer; h1: number; h2: number }[] {
+    return list.map((e) => {
+      if (!this.opts.unique) return { data: e.data, h1: 0, h2: 0 };
+      const h = hash64(e.data);
+      return { data: e.data, h1: h.h1, h2: h.h2 };
+    });
+  }
+
+  /** Room for this many more items under maxSize (Infinity when unbounded). */
+  private room(): number {
+    return this.opts.maxSize === 0 ? Infinity : this.opts.maxSize - this.store.size;
+  }
+
+  /** Writes the entries that are not duplicates; returns per entry its id or null, or RETRY past the room. */
+  private putEntries(list: PutEntry[], allOrNothing: boolean): (number | null | Retry)[] | Retry {
+    const room = this.room();
+    if (allOrNothing && room < list.length) return RETRY;
+    const es = this.entries(list);
+    const out: (number | null | Retry)[] = new Array(list.length);
+    const write: { data: Buffer; h1: number; h2: number }[] = [];
+    const where: number[] = [];
+    const seen = this.opts.unique ? new Set<string>() : undefined;
+    let left = room;
+    for (let i = 0; i < es.length; i++) {
+      const e = es[i]!;
+      if (seen) {
+        const key = `${e.h1}:${e.h2}`;
+        if (this.store.set!.has(e.h1, e.h2) || seen.has(key)) {
+          out[i] = null;
+          continue;
+        }
+        seen.add(key);
+      }
+      if (left < 1) {
+        out[i] = RETRY;
+        continue;
+      }
+      left--;
+      write.push(e);
+      where.push(i);
+    }
+    if (write.length > 0) {
+      const ids = this.store.put(write);
+      for (let k = 0; k < ids.length; k++) out[where[k]!] = ids[k]!;
+    }
+    return out;
+  }
+
+  tryPut(entry: PutEntry): number | null | Retry {
+    if (this.opts.maxSize > 0) {
+      this.store.refresh(this.ctx);
+      if (this.room() < 1) return this.wait();
+    }
+    return this.store.op(
+      this.ctx,
+      () => {
+        const r = this.putEntries([entry], true);
+        if (r === RETRY) return RETRY;
+        if (r[0] !== null) this.store.durable();
+        return r[0] as number | null;
+      },
+      (r) => r === RETRY,
+    );
+  }
+
+  tryPutMany(entries: PutEntry[]): (number | null)[] | Retry {
+    if (this.opts.maxSize > 0) {
+      this.store.refresh(this.ctx);
+      if (this.room() < entries.length) return this.wait();
+    }
+    return this.store.op(
+      this.ctx,
+      () => {
+        const r = this.putEntries(entries, true);
+        if (r === RETRY) return RETRY;
+        if (r.some((x) => x !== null)) this.store.durable();
+        return r as (number | null)[];
+      },
+      (r) => r === RETRY,
+    );
+  }
+
+  commitBatch(entries: PutEntry[]): (number | null | Retry)[] | Promise<(number | null | Retry)[]> {
+    const full = this.opts.durability === 'full';
+    const r = this.store.op(this.ctx, () => {
+      const out = this.putEntries(entries, false) as (number | null | Retry)[];
+      if (!full && out.some((x) => typeof x === 'number')) this.store.durable();
+      return out;
+    });
+    if (full && r.some((x) => typeof x === 'number')) return this.store.flushAsync().then(() => r);
+    return r;
+  }
+
+  private take(max: number): T[] | Retry {
+    this.store.refresh(this.ctx);
+    const sweep = this.store.size === 0 && this.store.sweepDue();
+    if (this.store.size === 0 && !sweep) return this.wait();
+    return this.store.op(
+      this.ctx,
+      () => {
+        if (sweep) this.store.sweep();
+        const plan = this.store.planTake(max, this.decode);
+        if (!plan) return RETRY;
+        this.commit(plan);
+        return plan.items;
+      },
+      (r) => r === RETRY,
+    );
+  }
+
+  private commit(plan: TakePlan<T>): void {
+    const n = plan.items.length;
+    if (this.opts.autoCommit) {
+      const extra: Rec[] = this.unfinished === 0 ? [{ t: T_FLAG, owner: this.owner, on: true }] : [];
+      this.store.commitTake(plan, null, extra);
+      this.unfinished += n;
+    } else {
+      this.store.commitTake(plan, this.owner);
+      this.heldCount += n;
+    }
+    this.store.durable();
+  }
+
+  tryGet(): T | Retry {
+    const r = this.take(1);
+    return r === RETRY ? RETRY : r[0]!;
+  }
+
+  tryGetMany(max: number): T[] | Retry {
+    return this.take(max);
+  }
+
+  peek(): T | undefined {
+    this.store.refresh(this.ctx);
+    try {
+      const d = this.store.peekData();
+      if (d === undefined) return undefined;
+      if (d !== 'corrupt') return this.decode(d.data, d.where);
+    } catch (err) {
+      if (!(err instanceof QueueCorruptError) && (err as { code?: string }).code !== 'ERR_QUEUE_IO') throw err;
+      // A lock-free look can race with a consumer that deleted a segment: look again holding the lock.
+    }
+    return this.store.op(this.ctx, () => {
+      for (;;) {
+        const d = this.store.peekData();
+        if (d === undefined) return undefined;
+        if (d !== 'corrupt') return this.decode(d.data, d.where);
+        this.store.dropFront(); // skipCorrupt: the corrupt front item is removed and counted
+      }
+    });
+  }
+
+  taskDone(): void {
+    if (this.opts.autoCommit) {
+      if (this.unfinished === 0) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      if (this.unfinished === 1) this.store.op(this.ctx, () => this.store.write([{ t: T_FLAG, owner: this.owner, on: false }]));
+      this.unfinished--;
+    } else {
+      if (this.heldCount === 0) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      this.store.op(this.ctx, () => {
+        this.store.write([{ t: T_DONE, owner: this.owner, count: 1 }]);
+        this.store.durable();
+      });
+      this.heldCount--;
+    }
+  }
+
+  tryJoin(): true | Retry {
+    if (this.unfinished > 0 || this.heldCount > 0) return this.wait();
+    this.store.refresh(this.ctx);
+    if (this.store.size > 0) return this.wait();
+    const others = [...this.store.st.pending, ...this.store.st.held.keys()].filter((o) => o !== this.owner);
+    if (others.length === 0) return true;
+    if (others.some((o) => isOwnerAlive(o))) return this.wait();
+    this.store.op(this.ctx, () => this.store.sweep());
+    return this.store.size > 0 ? this.wait() : true;
+  }
+
+  /** The caller is about to wait: never wait holding the folder lock (a sleeping thread cannot give it up). */
+  private wait(): Retry {
+    this.store.releaseLock();
+    return RETRY;
+  }
+
+  size(): number {
+    this.store.refresh(this.ctx);
+    return this.store.size;
+  }
+
+  empty(): boolean {
+    return this.size() === 0;
+  }
+
+  full(): boolean {
+    return this.opts.maxSize > 0 && this.size() >= this.opts.maxSize;
+  }
+
+  tooBig(count: number): boolean {
+    return this.opts.maxSize > 0 && count > this.opts.maxSize;
+  }
+
+  /** Gives back what this instance holds, saves a checkpoint if it is the last instance of this process, releases. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      const last = this.store.instances === 1;
+      if (this.heldCount > 0 || this.unfinished > 0 || last) {
+        this.store.op({ ...this.ctx, flavour: 'sync' }, () => {
+          const recs: Rec[] = [];
+          if (this.heldCount > 0) recs.push({ t: T_RETURN, owner: this.owner });
+          if (this.unfinished > 0) recs.push({ t: T_FLAG, owner: this.owner, on: false });
+          if (recs.length > 0) {
+            this.store.write(recs);
+            this.store.durable();
+          }
+          if (last) {
+            if (this.opts.durability !== 'off') this.store.flushSync();
+            this.store.checkpointIfChanged();
+          }
+        });
+      }
+    } catch {
+      // Best effort: what this instance still holds returns to the queue when this process is gone.
+    } finally {
+      this.heldCount = 0;
+      this.unfinished = 0;
+      this.dispose();
+    }
+  }
+
+  retryableFor(err: unknown): number | undefined {
+    return err instanceof LockBusyError ? this.opts.lockTimeout : undefined;
+  }
+}

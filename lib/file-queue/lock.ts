@@ -1,0 +1,192 @@
+/**
+ * The folder lock of a file queue and its helpers (see docs/format.md, "Locking"):
+ *
+ * - `lock/`: proper-lockfile's lock directory (mutual exclusion, refreshed mtime, stale takeover);
+ * - `tokens/<token>`: the fencing token of the current holder, created after taking the lock and removed when giving
+ *   it up. A process that finds another holder's token removes it and waits before touching the log: that is how a
+ *   stalled holder is fenced off, independently of proper-lockfile;
+ * - `want/`: created by a process waiting for the lock; a holder that keeps the lock between calls gives it up when it
+ *   sees it.
+ *
+ * @module
+ */
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { QueueError } from '../common/errors.js';
+import { isOwnerAlive } from '../common/owner.js';
+
+/** How long a lock directory must be seen held by a process that is gone before it is broken. */
+const DEAD_TOKEN_MS = 50;
+/** How long a lock directory must be seen held with no token at all before it is broken. */
+const NO_TOKEN_MS = 500;
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException)?.code;
+}
+
+/** proper-lockfile's lock on a queue folder, plus the token and want markers. */
+export class FolderLock {
+  readonly lockPath: string;
+  readonly tokensDir: string;
+  readonly wantPath: string;
+  private release: (() => void) | undefined;
+  /** Inode of the lock directory we created: release only that one, never a successor's. */
+  private ino = -1;
+  private generation = 0;
+  private suspect: { ino: number; since: number } | undefined;
+  /** Set when proper-lockfile reports the lock compromised (its refresh failed or found another owner). */
+  compromised = false;
+
+  constructor(private readonly dir: string) {
+    this.lockPath = join(dir, 'lock');
+    this.tokensDir = join(dir, 'tokens');
+    this.wantPath = join(dir, 'want');
+  }
+
+  /** One attempt to take proper-lockfile's lock; false when another process holds it. */
+  tryLock(stale: number): boolean {
+    const gen = ++this.generation;
+    try {
+      this.release = lockfile.lockSync(this.dir, {
+        lockfilePath: this.lockPath,
+        stale,
+        realpath: false,
+        onCompromised: () => {
+          // Only for the hold it was registered with (an abandoned earlier hold's timer may report late).
+          if (gen === this.generation) this.compromised = true;
+        },
+      });
+      this.compromised = false;
+      try {
+        this.ino = statSync(this.lockPath).ino;
+      } catch {
+        this.ino = -1;
+      }
+      return true;
+    } catch (err) {
+      if (code(err) === 'ELOCKED') return false;
+      throw new QueueError(`cannot lock queue folder ${this.dir}: ${(err as Error).message}`, 'ERR_QUEUE_IO', { cause: err });
+    }
+  }
+
+  /**
+   * Gives proper-lockfile's lock back (best effort; also stops its refresh timer). When the lock directory is no
+   * longer the one we created (another process took the lock over after it went stale), it is left alone: releasing
+   * would remove the new holder's lock. proper-lockfile's timer then finds the lock compromised and stops.
+   */
+  unlock(): void {
+    const release = this.release;
+    this.release = undefined;
+    if (!release) return;
+    let ours = false;
+    try {
+      ours = statSync(this.lockPath).ino === this.ino;
+    } catch {
+      ours = false;
+    }
+    if (!ours) return;
+    try {
+      release();
+    } catch {
+      // ERELEASED (compromised) or the directory is already gone: nothing left to release.
+    }
+  }
+
+  get locked(): boolean {
+    return this.release !== undefined;
+  }
+
+  tokenPath(token: string): string {
+    return join(this.tokensDir, token);
+  }
+
+  createToken(token: string): void {
+    try {
+      mkdirSync(this.tokenPath(token));
+    } catch (err) {
+      if (code(err) === 'ENOENT') {
+        mkdirSync(this.tokensDir, { recursive: true });
+        mkdirSync(this.tokenPath(token));
+      } else if (code(err) !== 'EEXIST') {
+        throw err;
+      }
+    }
+  }
+
+  hasToken(token: string): boolean {
+    return existsSync(this.tokenPath(token));
+  }
+
+  removeToken(token: string): void {
+    try {
+      rmdirSync(this.tokenPath(token));
+    } catch {
+      // already gone
+    }
+  }
+
+  listTokens(): string[] {
+    try {
+      return readdirSync(this.tokensDir);
+    } catch {
+      return [];
+    }
+  }
+
+  /** Marks that this process waits for the lock. */
+  want(): void {
+    try {
+      mkdirSync(this.wantPath);
+    } catch {
+      // exists already, or the folder is being removed
+    }
+  }
+
+  wanted(): boolean {
+    return existsSync(this.wantPath);
+  }
+
+  clearWant(): void {
+    try {
+      rmdirSync(this.wantPath);
+    } catch {
+      // not there
+    }
+  }
+
+  /**
+   * If the lock directory stays held while no live process has a token (every token names a process that is gone,
+   * or there is no token at all), removes it so that the next attempt can take the lock at once instead of after
+   * `stale` ms. The verdict needs the same lock directory (inode) seen in that state for a while: DEAD_TOKEN_MS when
+   * tokens name dead processes, NO_TOKEN_MS when there is none (a holder dies between taking the lock and creating
+   * its token, or between removing its token and unlocking). Fencing keeps this safe even if the guess is wrong.
+   */
+  breakIfHolderDead(): boolean {
+    let ino: number;
+    try {
+      ino = statSync(this.lockPath).ino;
+    } catch {
+      return false;
+    }
+    const tokens = this.listTokens();
+    if (tokens.some((t) => isOwnerAlive(t))) {
+      this.suspect = undefined;
+      return false;
+    }
+    const now = performance.now();
+    if (!this.suspect || this.suspect.ino !== ino) {
+      this.suspect = { ino, since: now };
+      return false;
+    }
+    if (now - this.suspect.since < (tokens.length === 0 ? NO_TOKEN_MS : DEAD_TOKEN_MS)) return false;
+    this.suspect = undefined;
+    try {
+      if (statSync(this.lockPath).ino !== ino) return false;
+      rmdirSync(this.lockPath);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

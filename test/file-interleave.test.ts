@@ -1,0 +1,122 @@
+/**
+ * Deterministic interleavings of two processes on one file queue: this test process keeps a queue open (and a view
+ * of the log that falls behind), while a child process (spawnSync, so the order is fixed) works on the same folder.
+ * Each case is one root cause the random-kill tests found (see docs/format.md, "Failures found and fixed").
+ */
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import * as lib from '../dist/esm/file.js';
+import * as format from '../dist/esm/file-queue/format.js';
+import { tempDir } from './helpers/classes.js';
+
+const LIB = pathToFileURL(fileURLToPath(new URL('../dist/esm/file.js', import.meta.url))).href;
+
+let dir: string;
+let cleanup: () => void;
+beforeEach(() => {
+  ({ dir, cleanup } = tempDir('pq-file-ilv-'));
+});
+afterEach(() => cleanup());
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const segFiles = (q: string): string[] => readdirSync(q).filter((n) => n.startsWith('seg-')).sort();
+
+/** Runs `body` (ESM, with `lib`, `q` and `opts` in scope) in a child process; returns what it printed as JSON. */
+function child(q: string, opts: Record<string, unknown>, body: string): unknown {
+  const src = `import * as lib from ${JSON.stringify(LIB)};\nconst q = ${JSON.stringify(q)};\nconst opts = ${JSON.stringify(opts)};\nlet out;\n${body}\nprocess.stdout.write(JSON.stringify(out ?? null));\n`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', src], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) throw new Error(`child failed (${r.status ?? r.signal}): ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** Child body: takes everything (non-blocking) into `out`, then closes. */
+const DRAIN = `const fq = lib.FileQueueSync.open(q, opts); out = []; for (;;) { try { out.push(fq.get({ block: false })); } catch (e) { if (e.code !== 'ERR_QUEUE_EMPTY') throw e; break; } } fq.close();`;
+
+describe('file queue: a process whose view of the log is behind', () => {
+  it('the segment it stood in was consumed and deleted by another process: it catches up from a snapshot, never writes into a dead file', async () => {
+    const q = join(dir, 'queue');
+    const opts = { durability: 'off', segmentBytes: 4096 };
+    const a = lib.FileQueueSync.open<{ n: number | string }>(q, opts);
+    // Calls in quick succession keep the lock: A rolls into segment 2 while holding it, and never reads segment 2.
+    for (let i = 0; i < 25; i++) a.put({ n: `a${i}`, pad: 'x'.repeat(200) } as never);
+    await sleep(40); // A gives the lock up (idle timer)
+    expect(segFiles(q)).toEqual(['seg-0000000001.log', 'seg-0000000002.log']);
+    // B takes A's items, writes and consumes enough to roll several segments: segments 1 and 2 are deleted.
+    const got = child(q, opts, `const fq = lib.FileQueueSync.open(q, opts); out = [];
+      for (let i = 0; i < 25; i++) out.push(fq.get({ block: false }).n);
+      for (let i = 0; i < 60; i++) fq.put({ n: i, pad: 'x'.repeat(200) });
+      for (let i = 0; i < 60; i++) out.push(fq.get({ block: false }).n);
+      fq.close();`) as unknown[];
+    expect(got.length).toBe(85);
+    expect(segFiles(q)).not.toContain('seg-0000000002.log');
+    expect(a.size()).toBe(0);
+    a.put({ n: 'late' }); // must land in the live log, not in segment 1's unlinked (or re-created) file
+    expect(a.size()).toBe(1);
+    await sleep(40);
+    expect(child(q, opts, DRAIN)).toEqual([{ n: 'late' }]);
+    expect(a.size()).toBe(0);
+    a.put({ n: 'again' });
+    expect(a.get({ block: false })).toEqual({ n: 'again' });
+    a.close();
+    expect(segFiles(q)).not.toContain('seg-0000000002.log');
+  });
+
+  it('it saw a segment that its dying creator left unborn, which was then replaced: it reads the new file', async () => {
+    const q = join(dir, 'queue');
+    const opts = { durability: 'off' };
+    const a = lib.FileQueueSync.open<{ n: number }>(q, opts);
+    a.put({ n: 0 });
+    await sleep(40);
+    // A holder that died in the middle of a roll: END written, the next segment created but still empty.
+    appendFileSync(join(q, 'seg-0000000001.log'), format.encodeEnd({ t: format.T_END, reason: format.END_ROLL }));
+    writeFileSync(join(q, 'seg-0000000002.log'), '');
+    expect(a.size()).toBe(1); // A looks (lock-free): segment 2 is unborn, nothing new
+    // B recovers: replaces segment 2 and puts 3 items.
+    child(q, opts, `const fq = lib.FileQueueSync.open(q, opts); for (let n = 1; n <= 3; n++) fq.put({ n }); fq.close();`);
+    expect(a.size()).toBe(4);
+    a.put({ n: 4 });
+    await sleep(40);
+    expect(child(q, opts, DRAIN)).toEqual([0, 1, 2, 3, 4].map((n) => ({ n })));
+    a.close();
+  });
+});
+
+describe('file queue: fencing a previous holder', () => {
+  const endReasons = (file: string): number[] => {
+    const b = readFileSync(file);
+    const out: number[] = [];
+    for (let off = format.SEG_HEADER; off < b.length; ) {
+      const h = format.checkHeader(b, off);
+      if (!h.ok) break;
+      if (h.type === format.T_END) out.push(b[off + format.REC_HEADER]!);
+      off += format.REC_HEADER + h.len;
+    }
+    return out;
+  };
+
+  for (const cls of ['FileQueue', 'FileQueueSync'] as const) {
+    it(`${cls}: a token left by a holder that did not give the lock back is fenced (wait, END, new segment)${cls === 'FileQueue' ? ', waiting on timers' : ''}`, async () => {
+      const q = join(dir, 'queue');
+      const seed = lib.FileQueueSync.open(q, { durability: 'off' });
+      seed.put({ n: 1 });
+      seed.close();
+      mkdirSync(join(q, 'tokens', '999999999.1.0.deadbeef'), { recursive: true });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 2);
+      const t0 = performance.now();
+      const fq = cls === 'FileQueue' ? await lib.FileQueue.open<{ n: number }>(q, { durability: 'off' }) : lib.FileQueueSync.open<{ n: number }>(q, { durability: 'off' });
+      const took = performance.now() - t0;
+      clearInterval(timer);
+      expect(took).toBeGreaterThanOrEqual(45); // FENCE_WAIT_MS, give or take the clock
+      if (cls === 'FileQueue') expect(ticks).toBeGreaterThanOrEqual(5); // the event loop kept running
+      expect(segFiles(q)).toEqual(['seg-0000000001.log', 'seg-0000000002.log']);
+      expect(endReasons(join(q, 'seg-0000000001.log'))).toEqual([format.END_FENCE]);
+      expect(readdirSync(join(q, 'tokens'))).not.toContain('999999999.1.0.deadbeef');
+      expect(await fq.get({ block: false })).toEqual({ n: 1 });
+      await fq.close();
+    });
+  }
+});
