@@ -16,6 +16,12 @@ import lockfile from 'proper-lockfile';
 import { QueueError } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
 
+// proper-lockfile loads signal-exit, which listens to SIGXFSZ and, being the only listener, re-raises it: the process
+// then dies when a write passes `ulimit -f`, where Node (which ignores SIGXFSZ) would fail the write with EFBIG and the
+// queue would report a typed error. A listener of ours (doing nothing, as Node's default does) keeps Node's behaviour.
+// Signal listeners do not keep the process alive.
+if (process.platform !== 'win32') process.on('SIGXFSZ', () => undefined);
+
 /** How long a lock directory must be seen held by a process that is gone before it is broken. */
 const DEAD_TOKEN_MS = 50;
 /** How long a lock directory must be seen held with no token at all before it is broken. */

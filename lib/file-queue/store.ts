@@ -117,6 +117,12 @@ function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
+/** An fs error (it has an errno code) escaping a store operation becomes a QueueError ERR_QUEUE_IO; others pass. */
+function typedIo(err: unknown, context: string): unknown {
+  if (err instanceof QueueError || err instanceof Error === false) return err;
+  return typeof errno(err) === 'string' && !(errno(err) as string).startsWith('ERR_') ? ioError(context, err) : err;
+}
+
 function ioError(context: string, err: unknown): QueueError {
   if (err instanceof QueueError) return err;
   const c = errno(err);
@@ -362,6 +368,14 @@ export class Store {
    * been taken over (fencing). Keeps the lock afterwards while calls come quickly and nobody else waits.
    */
   op<R>(ctx: Ctx, fn: () => R, waiting?: (r: R) => boolean): R {
+    try {
+      return this.opLocked(ctx, fn, waiting);
+    } catch (err) {
+      throw typedIo(err, `queue folder ${this.dir}`);
+    }
+  }
+
+  private opLocked<R>(ctx: Ctx, fn: () => R, waiting?: (r: R) => boolean): R {
     this.ctx = ctx;
     const start = performance.now();
     const deadline = start + ctx.lockTimeout;
@@ -387,8 +401,12 @@ export class Store {
   refresh(ctx: Ctx): void {
     this.ctx = ctx;
     if (this.held) return;
-    if (this.needResync) this.resync(false);
-    this.replay(false);
+    try {
+      if (this.needResync) this.resync(false);
+      this.replay(false);
+    } catch (err) {
+      throw typedIo(err, `queue folder ${this.dir}`);
+    }
   }
 
   /** Whether a lock-free look found something only a lock holder can settle (corruption, dead holders). */
