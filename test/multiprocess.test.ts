@@ -80,8 +80,9 @@ for (const backend of backends) {
             const q = await async.open(loc);
             const all = Array.from({ length: 40 }, (_, i) => `m${i}`);
             await q.putMany(all);
-            const w = start({ role: 'slow-consume', cls: cls.name, location: loc, pauseMs: 2 });
-            const held = (await w.next<{ took?: string }>((m) => m.took === 'm7')).took!;
+            // the pause between taking and acking is long enough for the kill to land inside it, even on a busy machine
+            const w = start({ role: 'slow-consume', cls: cls.name, location: loc, pauseMs: 150 });
+            const held = (await w.next<{ took?: string }>((m) => m.took === 'm3')).took!;
             await kill9(w);
             const finished = w.messages.filter((m) => 'finished' in m).map((m) => m.finished as string);
             expect(finished).not.toContain(held);

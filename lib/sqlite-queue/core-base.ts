@@ -38,6 +38,8 @@ const WAL_CHECK_MS = 100;
 const WAL_TRUNCATE_BYTES = 8 * 1024 * 1024;
 /** SQLite's own wait while truncating the WAL: it is housekeeping, tried again a second later if others are busy. */
 const WAL_TRUNCATE_BUSY_MS = 20;
+/** The same wait once the WAL is three times past {@link WAL_TRUNCATE_BYTES}. */
+const WAL_URGENT_BUSY_MS = 200;
 /** After a truncating checkpoint was blocked, wait this much longer before the next try. */
 const WAL_BLOCKED_BACKOFF_MS = 1000;
 
@@ -172,12 +174,14 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
       return;
     }
     if (size <= WAL_TRUNCATE_BYTES || this.db.inTransaction) return;
+    // Far past the limit (readers kept getting in the way), wait longer for them: the WAL must not grow for ever.
+    const urgent = size > 3 * WAL_TRUNCATE_BYTES;
     try {
-      this.db.pragma(`busy_timeout = ${WAL_TRUNCATE_BUSY_MS}`);
+      this.db.pragma(`busy_timeout = ${urgent ? WAL_URGENT_BUSY_MS : WAL_TRUNCATE_BUSY_MS}`);
       const [res] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number }[];
       // log -1: it could not start (another writer had the lock): try again at the next check. Started but blocked
       // (most likely a reader holding a snapshot): do not keep taking the write lock for it every second.
-      if (res && res.busy && res.log >= 0) this.lastWalCheck = performance.now() + WAL_BLOCKED_BACKOFF_MS;
+      if (res && res.busy && res.log >= 0 && !urgent) this.lastWalCheck = performance.now() + WAL_BLOCKED_BACKOFF_MS;
     } catch {
       // housekeeping only
     } finally {
