@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 import * as lib from '../../dist/esm/index.js';
 import { ALL_CLASSES, type AnyQueue, type QueueClass } from '../helpers/classes.js';
 // @ts-expect-error plain JavaScript module shared with the child processes
@@ -54,6 +55,14 @@ export interface Child {
   killed: boolean;
 }
 
+/** Children still running; killed after the test file (and at exit), so a failed test leaves none behind. */
+const running = new Set<ChildProcess>();
+const killRunning = (): void => {
+  for (const c of running) c.kill('SIGKILL');
+};
+afterAll(killRunning); // registered on the root suite of every test file that imports this module
+process.on('exit', killRunning);
+
 /**
  * Spawns `node script JSON(job)` (or any argv with `argv`), killing it with SIGKILL after `timeoutMs` (reported as
  * timedOut) so that no step of the suite can hang.
@@ -65,6 +74,8 @@ export function spawnChild(
   const command = opts.command ?? process.execPath;
   const argv = opts.argv ?? [opts.script ?? WORKER, JSON.stringify(job)];
   const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: opts.cwd });
+  running.add(child);
+  child.on('exit', () => running.delete(child));
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += String(d)));
