@@ -3,7 +3,7 @@
  * of the log that falls behind), while a child process (spawnSync, so the order is fixed) works on the same folder.
  * Each case is one root cause the random-kill tests found (see docs/format.md, "Failures found and fixed").
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -23,6 +23,19 @@ afterEach(() => cleanup());
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const segFiles = (q: string): string[] => readdirSync(q).filter((n) => n.startsWith('seg-')).sort();
+
+/** The reasons of the END records of a segment file, in order. */
+const endReasons = (file: string): number[] => {
+  const b = readFileSync(file);
+  const out: number[] = [];
+  for (let off = format.SEG_HEADER; off < b.length; ) {
+    const h = format.checkHeader(b, off);
+    if (!h.ok) break;
+    if (h.type === format.T_END) out.push(b[off + format.REC_HEADER]!);
+    off += format.REC_HEADER + h.len;
+  }
+  return out;
+};
 
 /** Runs `body` (ESM, with `lib`, `q` and `opts` in scope) in a child process; returns what it printed as JSON. */
 function child(q: string, opts: Record<string, unknown>, body: string): unknown {
@@ -85,18 +98,6 @@ describe('file queue: a process whose view of the log is behind', () => {
 });
 
 describe('file queue: fencing a previous holder', () => {
-  const endReasons = (file: string): number[] => {
-    const b = readFileSync(file);
-    const out: number[] = [];
-    for (let off = format.SEG_HEADER; off < b.length; ) {
-      const h = format.checkHeader(b, off);
-      if (!h.ok) break;
-      if (h.type === format.T_END) out.push(b[off + format.REC_HEADER]!);
-      off += format.REC_HEADER + h.len;
-    }
-    return out;
-  };
-
   for (const cls of ['FileQueue', 'FileQueueSync'] as const) {
     it(`${cls}: a token left by a holder that did not give the lock back is fenced (wait, END, new segment)${cls === 'FileQueue' ? ', waiting on timers' : ''}`, async () => {
       const q = join(dir, 'queue');
@@ -119,4 +120,65 @@ describe('file queue: fencing a previous holder', () => {
       await fq.close();
     });
   }
+});
+
+describe('file queue: a holder stalled between taking the lock and creating its token', () => {
+  it('is broken in on after NO_TOKEN_MS; resumed while the breaker holds the lock, it fences the breaker, and no item is lost or doubled', async () => {
+    const q = join(dir, 'queue');
+    const opts = { durability: 'off' };
+    const marker = join(dir, 'stopped');
+    // Child A: its second lock taking stops the process (SIGSTOP) right after proper-lockfile's mkdir, before its
+    // token exists. proper-lockfile is patched through its shared CJS exports object, as the library calls it.
+    const src = `import * as lib from ${JSON.stringify(LIB)};
+      import { createRequire } from 'node:module';
+      import { writeFileSync } from 'node:fs';
+      const lockfile = createRequire(${JSON.stringify(LIB)})('proper-lockfile');
+      let arm = false;
+      const orig = lockfile.lockSync;
+      lockfile.lockSync = (...args) => {
+        const release = orig(...args);
+        if (arm) { arm = false; writeFileSync(${JSON.stringify(marker)}, 'x'); process.kill(process.pid, 'SIGSTOP'); }
+        return release;
+      };
+      const fq = lib.FileQueueSync.open(${JSON.stringify(q)}, ${JSON.stringify(opts)});
+      fq.put({ n: 'a0' });
+      await new Promise((r) => setTimeout(r, 50)); // the idle timer gives the lock up
+      arm = true;
+      for (let i = 1; i <= 5; i++) fq.put({ n: 'a' + i });
+      fq.close();`;
+    const a = spawn(process.execPath, ['--input-type=module', '-e', src], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let aErr = '';
+    a.stderr.on('data', (d) => (aErr += String(d)));
+    const aExit = new Promise<number | null>((r) => a.on('exit', (c) => r(c)));
+    const procState = (): string => readFileSync(`/proc/${a.pid}/stat`, 'latin1').split(') ')[1]![0]!;
+    for (let i = 0; i < 1000 && !(readdirSync(dir).includes('stopped') && procState() === 'T'); i++) await sleep(5);
+    expect(procState()).toBe('T');
+    expect(readdirSync(q)).toContain('lock');
+    expect(readdirSync(join(q, 'tokens'))).toEqual([]); // A holds lock/ with no token
+    // B (this process) breaks in after NO_TOKEN_MS and keeps the lock across quick calls (token B in place).
+    const t0 = performance.now();
+    const b = lib.FileQueueSync.open<{ n: string }>(q, opts);
+    for (let i = 0; i < 5; i++) b.put({ n: `b${i}` });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(450);
+    // A resumes while B holds the lock: A creates its token, finds B's, fences B and writes its puts.
+    a.kill('SIGCONT');
+    const t1 = performance.now();
+    while (performance.now() - t1 < 300) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // B blocked
+    for (let i = 5; i < 10; i++) b.put({ n: `b${i}` }); // fenced: retried after A is done
+    expect(await aExit, aErr).toBe(0);
+    // A fenced B off: segment 1 ends with A's fence END, after B's first five puts; everything later is in segment 2.
+    expect(endReasons(join(q, 'seg-0000000001.log'))).toEqual([format.END_FENCE]);
+    const got: string[] = [];
+    for (;;) {
+      try {
+        got.push(b.get({ block: false }).n);
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ERR_QUEUE_EMPTY') throw e;
+        break;
+      }
+    }
+    b.close();
+    expect(got.slice().sort()).toEqual([...Array.from({ length: 6 }, (_, i) => `a${i}`), ...Array.from({ length: 10 }, (_, i) => `b${i}`)].sort());
+    expect(child(q, opts, DRAIN)).toEqual([]);
+  }, 30_000);
 });

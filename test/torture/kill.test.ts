@@ -37,7 +37,8 @@ for (const fam of families()) {
         for (let i = 0; i < nProd + nCons; i++) {
           const cls = rng.pick(fam.classes);
           const durability = rng.pick(['full', 'normal', 'off']);
-          const log = join(dir, `r${round}-${i}-${fam.ack ? 'ack' : 'plain'}.log`);
+          // One log per family and child: families that share 'plain' or 'ack' must not append to each other's logs.
+          const log = join(dir, `${fam.name.replace(/\W/g, '_')}-r${round}-${i}.log`);
           let job: Record<string, unknown>;
           let rec: { log: string; mode?: string; killed: boolean };
           if (i < nProd) {

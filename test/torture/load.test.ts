@@ -69,7 +69,8 @@ for (const fam of families()) {
       const kids: Child[] = [];
       for (let i = 0; i < PROCS; i++) {
         const cls = fam.classes[i % fam.classes.length]!;
-        const log = join(dir, `load-${fam.ack ? 'ack' : 'plain'}-${i}.log`);
+        // One log per family and child: families that share 'plain' or 'ack' must not append to each other's logs.
+        const log = join(dir, `load-${fam.name.replace(/\W/g, '_')}-${i}.log`);
         producers.push({ log });
         consumers.push({ log, mode: fam.ack ? 'ack' : 'auto', killed: false });
         const job = {
