@@ -30,7 +30,7 @@ export interface StoredRow {
 const ASYNC_BUSY_MS = 5;
 
 /** How often (at most) a writing instance looks at the size of the WAL file. */
-const WAL_CHECK_MS = 100;
+const WAL_CHECK_MS = 25;
 /**
  * A WAL larger than this is checkpointed and truncated (see {@link SqliteCoreBase.wrote}): SQLite's automatic
  * checkpoints (every ~4 MiB) cannot finish while other processes keep writing, and then the WAL grows without bound.
@@ -161,10 +161,10 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
    * copies what it can and never waits, and the WAL only starts over once a checkpoint has copied everything and a
    * writer begins at a moment when no reader uses the WAL. With several processes writing all the time that moment
    * may never come, and the WAL file grows by every commit (the torture suite's load test saw 44 MiB in 10 s). So,
-   * at most every 100 ms, a writer looks at the WAL's size and, past {@link WAL_TRUNCATE_BYTES}, runs a TRUNCATE
+   * at most every 25 ms, a writer looks at the WAL's size and, past {@link WAL_TRUNCATE_BYTES}, runs a TRUNCATE
    * checkpoint: it takes the write lock, copies the WAL into the database, waits briefly for readers to move on, and
    * empties the file. Best effort: if others are busy it gives up after {@link WAL_TRUNCATE_BUSY_MS} and a later
-   * writer tries again 100 ms later. (A reader that holds a read transaction open pins the WAL; nothing can help that.)
+   * writer tries again 25 ms later. (A reader that holds a read transaction open pins the WAL; nothing can help that.)
    */
   private limitWal(): void {
     let size: number;
