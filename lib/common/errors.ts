@@ -7,7 +7,6 @@
 
 /** Stable codes carried by {@link QueueError} and its subclasses. */
 export type QueueErrorCode =
-  | 'ERR_QUEUE'
   | 'ERR_QUEUE_EMPTY'
   | 'ERR_QUEUE_FULL'
   | 'ERR_QUEUE_CLOSED'
@@ -15,8 +14,7 @@ export type QueueErrorCode =
   | 'ERR_QUEUE_LOCKED'
   | 'ERR_QUEUE_SERIALIZATION'
   | 'ERR_QUEUE_TASK_DONE'
-  | 'ERR_QUEUE_IO'
-  | 'ERR_QUEUE_SYNC_UNSUPPORTED';
+  | 'ERR_QUEUE_IO';
 
 /** Node's codes used on the `TypeError`/`RangeError` thrown for bad arguments and options. */
 export type ArgumentCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
@@ -34,7 +32,7 @@ export class QueueError extends Error {
    * @param code - stable code
    * @param options - `cause`, the underlying error
    */
-  constructor(message: string, code: QueueErrorCode = 'ERR_QUEUE', options?: { cause?: unknown }) {
+  constructor(message: string, code: QueueErrorCode, options?: { cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
   }
