@@ -10,21 +10,12 @@
  * @module
  */
 import {
-  closeSync,
   constants as fsc,
   existsSync,
-  fdatasync,
-  fdatasyncSync,
   fstatSync,
-  fsyncSync,
-  ftruncateSync,
-  openSync,
   readdirSync,
   readFileSync,
   readSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -71,6 +62,7 @@ import {
 import { crc32 } from '../common/crc.js';
 import { HashSet64 } from './hashset.js';
 import { FolderLock } from './lock.js';
+import { io } from './io.js';
 import type { FileDurability } from './options.js';
 
 /** A fencer waits this long after removing another holder's token before it touches the log. */
@@ -150,7 +142,7 @@ class SegFd {
   }
   private close(): void {
     try {
-      closeSync(this.fd);
+      io.closeSync(this.fd);
     } catch {
       // already closed
     }
@@ -189,7 +181,7 @@ class SegReader {
 
   close(): void {
     try {
-      closeSync(this.fd);
+      io.closeSync(this.fd);
     } catch {
       // already closed
     }
@@ -490,7 +482,7 @@ export class Store {
     this.dirty = false;
     this.lastFlush = performance.now();
     try {
-      fdatasyncSync(f.fd);
+      io.fdatasyncSync(f.fd);
     } catch (err) {
       throw ioError(`cannot flush queue segment in ${this.dir}`, err);
     }
@@ -504,7 +496,7 @@ export class Store {
     this.lastFlush = performance.now();
     f.refs++;
     return new Promise<void>((resolve, reject) => {
-      fdatasync(f.fd, (err) => {
+      io.fdatasync(f.fd, (err) => {
         f.unref();
         if (err) reject(ioError(`cannot flush queue segment in ${this.dir}`, err));
         else resolve();
@@ -803,11 +795,11 @@ export class Store {
     const f = this.writer();
     let done = 0;
     try {
-      while (done < len) done += writeSync(f.fd, buf, done, len - done);
+      while (done < len) done += io.writeSync(f.fd, buf, done, len - done);
     } catch (err) {
       if (done > 0) {
         try {
-          ftruncateSync(f.fd, T);
+          io.ftruncateSync(f.fd, T);
         } catch {
           this.abandon = true;
         }
@@ -854,7 +846,7 @@ export class Store {
     this.wfd = undefined;
     try {
       // Never O_CREAT: only roll() creates segments. A segment that is gone must not come back as an empty file.
-      this.wfd = new SegFd(openSync(join(this.dir, segName(this.curSeg)), fsc.O_WRONLY | fsc.O_APPEND));
+      this.wfd = new SegFd(io.openSync(join(this.dir, segName(this.curSeg)), fsc.O_WRONLY | fsc.O_APPEND));
     } catch (err) {
       throw ioError(`cannot open queue segment ${join(this.dir, segName(this.curSeg))}`, err);
     }
@@ -875,24 +867,24 @@ export class Store {
     const path = join(this.dir, segName(n));
     let fd: number;
     try {
-      fd = openSync(path, CREATE_APPEND);
+      fd = io.openSync(path, CREATE_APPEND);
     } catch (err) {
       if (errno(err) !== 'EEXIST') throw ioError(`cannot create queue segment ${path}`, err);
       // Left by a roller that died before writing its STATE record? Then it holds nothing: replace it.
       if (this.born(n) !== 'unborn') throw new Fenced();
       this.checkToken();
-      unlinkSync(path);
-      fd = openSync(path, CREATE_APPEND);
+      io.unlinkSync(path);
+      fd = io.openSync(path, CREATE_APPEND);
     }
     const buf = Buffer.concat([header, stateRec]);
     try {
       let done = 0;
-      while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
-      if (durable) fdatasyncSync(fd);
+      while (done < buf.length) done += io.writeSync(fd, buf, done, buf.length - done);
+      if (durable) io.fdatasyncSync(fd);
     } catch (err) {
-      closeSync(fd);
+      io.closeSync(fd);
       try {
-        unlinkSync(path);
+        io.unlinkSync(path);
       } catch {
         // an unborn segment is ignored and removed later
       }
@@ -920,11 +912,11 @@ export class Store {
 
   private syncDir(): void {
     try {
-      const fd = openSync(this.dir, 'r');
+      const fd = io.openSync(this.dir, 'r');
       try {
-        fsyncSync(fd);
+        io.fsyncSync(fd);
       } finally {
-        closeSync(fd);
+        io.closeSync(fd);
       }
     } catch {
       // Some file systems refuse to fsync a directory; the data files are synced.
@@ -938,7 +930,7 @@ export class Store {
     if (this.torn) this.truncateTail();
     const buf = encodeEnd({ t: T_END, reason: END_FENCE });
     try {
-      writeSync(this.writer().fd, buf);
+      io.writeSync(this.writer().fd, buf);
     } catch (err) {
       throw ioError(`cannot write to queue segment ${join(this.dir, segName(this.curSeg))}`, err);
     }
@@ -950,7 +942,7 @@ export class Store {
   private truncateTail(): void {
     this.checkToken();
     try {
-      ftruncateSync(this.writer().fd, this.curOff);
+      io.ftruncateSync(this.writer().fd, this.curOff);
     } catch (err) {
       this.abandon = true;
       throw ioError(`cannot repair the torn end of queue segment ${join(this.dir, segName(this.curSeg))}`, err);
@@ -971,7 +963,7 @@ export class Store {
         checked = true;
       }
       try {
-        unlinkSync(join(this.dir, segName(s)));
+        io.unlinkSync(join(this.dir, segName(s)));
       } catch {
         // already gone
       }
@@ -997,18 +989,18 @@ export class Store {
     const tmp = join(this.dir, `checkpoint.${process.pid}.${threadId}.tmp`);
     const durable = this.ctx.durability !== 'off';
     try {
-      const fd = openSync(tmp, 'w');
+      const fd = io.openSync(tmp, 'w');
       try {
         let done = 0;
-        while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
-        if (durable) fsyncSync(fd);
+        while (done < buf.length) done += io.writeSync(fd, buf, done, buf.length - done);
+        if (durable) io.fsyncSync(fd);
       } finally {
-        closeSync(fd);
+        io.closeSync(fd);
       }
-      renameSync(tmp, join(this.dir, 'checkpoint'));
+      io.renameSync(tmp, join(this.dir, 'checkpoint'));
     } catch (err) {
       try {
-        unlinkSync(tmp);
+        io.unlinkSync(tmp);
       } catch {
         // nothing to clean
       }
@@ -1030,7 +1022,7 @@ export class Store {
   private reader(seg: number): SegReader {
     let r = this.readers.get(seg);
     if (r) return r;
-    const fd = openSync(join(this.dir, segName(seg)), 'r');
+    const fd = io.openSync(join(this.dir, segName(seg)), 'r');
     r = new SegReader(fd);
     if (this.readers.size >= 8) {
       for (const [s, old] of this.readers) {
@@ -1260,7 +1252,7 @@ export class Store {
       if (b === 'unborn' && locked) {
         this.checkToken();
         try {
-          unlinkSync(join(this.dir, segName(last)));
+          io.unlinkSync(join(this.dir, segName(last)));
         } catch {
           // gone
         }
