@@ -102,6 +102,87 @@ describe('file queue: torn tail', () => {
   });
 });
 
+describe('file queue: a write of several records is all or nothing', () => {
+  /** orig: 5 items, closed; returns the segment, its length, and the bytes `more` appends (one write). */
+  function withTail(orig: string, more: (q: InstanceType<typeof lib.FileQueueSync>) => void): { seg: string; base: number; tail: Buffer } {
+    makeQueue(orig, 5);
+    const seg = segFiles(orig)[0]!;
+    const base = statSync(join(orig, seg)).size;
+    const q = lib.FileQueueSync.open(orig, { durability: 'off' });
+    more(q);
+    q.close();
+    expect(segFiles(orig)).toEqual([seg]);
+    const tail = readFileSync(join(orig, seg)).subarray(base);
+    return { seg, base, tail };
+  }
+
+  it('putMany() cut at every byte offset of its write leaves none of its items; complete, all of them', () => {
+    const orig = join(dir, 'orig');
+    const { seg, base, tail } = withTail(orig, (q) => q.putMany(items(range(5, 15))));
+    // The write: ten PUT records, all but the last flagged F_MORE.
+    const recs = records(join(orig, seg)).filter((r) => r.start >= base);
+    expect(recs.length).toBe(10);
+    const flags = recs.map((r) => readFileSync(join(orig, seg))[r.start + 3]! & format.F_MORE);
+    expect(flags).toEqual([...Array(9).fill(format.F_MORE), 0]);
+    const work = join(dir, 'work');
+    for (let cut = 0; cut <= tail.length; cut += cut < 40 || tail.length - cut < 40 ? 1 : 7) {
+      copyQueue(orig, work);
+      rmSync(join(work, 'checkpoint'));
+      truncateSync(join(work, seg), base + cut);
+      const q = lib.FileQueueSync.open(work, { durability: 'off' });
+      expect(q.size(), `cut at ${cut} of ${tail.length}`).toBe(cut === tail.length ? 15 : 5);
+      q.put({ i: 99, s: 'after' });
+      expect(drain(q)).toEqual([...items(range(0, cut === tail.length ? 15 : 5)), { i: 99, s: 'after' }]);
+      q.close();
+    }
+  });
+
+  it('a get that writes FLAG + TAKE in one write, cut short: the item is still waiting', () => {
+    const orig = join(dir, 'orig');
+    const { seg, base, tail } = withTail(orig, (q) => {
+      q.get();
+    });
+    expect(records(join(orig, seg)).filter((r) => r.start >= base).map((r) => r.type)).toEqual([format.T_FLAG, format.T_TAKE, format.T_FLAG]);
+    const work = join(dir, 'work');
+    const takeEnd = records(join(orig, seg)).filter((r) => r.start >= base)[1]!.end - base;
+    for (let cut = 1; cut < takeEnd; cut++) {
+      copyQueue(orig, work);
+      rmSync(join(work, 'checkpoint'));
+      truncateSync(join(work, seg), base + cut);
+      const q = lib.FileQueueSync.open(work, { durability: 'off' });
+      expect(q.size(), `cut at ${cut}`).toBe(5);
+      q.close();
+    }
+  });
+
+  it('a lock-free reader never applies part of a write; it applies the write once it is complete', async () => {
+    const orig = join(dir, 'orig');
+    const { seg, base, tail } = withTail(orig, (q) => q.putMany(items(range(5, 15))));
+    const work = join(dir, 'work');
+    copyQueue(orig, work);
+    truncateSync(join(work, seg), base);
+    const reader = lib.FileQueueSync.open(work, { durability: 'off' });
+    expect(reader.size()).toBe(5);
+    // The reader keeps the lock for a moment after its last call; it is lock-free once lock/ is gone.
+    const t0 = performance.now();
+    while (readdirSync(work).includes('lock')) {
+      expect(performance.now() - t0).toBeLessThan(5000);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    const file = join(work, seg);
+    for (let cut = 1; cut < tail.length; cut += 3) {
+      truncateSync(file, base);
+      appendFileSync(file, tail.subarray(0, cut));
+      expect(reader.size(), `cut at ${cut} of ${tail.length}`).toBe(5);
+    }
+    truncateSync(file, base);
+    appendFileSync(file, tail);
+    expect(reader.size()).toBe(15);
+    expect(drain(reader)).toEqual(items(range(0, 15)));
+    reader.close();
+  });
+});
+
 describe('file queue: corrupt records', () => {
   it('a flipped bit anywhere in a record gives QueueCorruptError (never garbage), or is skipped and counted', () => {
     const orig = join(dir, 'orig');

@@ -36,6 +36,12 @@ export const F_HASH = 1;
 export const F_PREV = 2;
 /** TAKE flags. */
 export const F_HOLD = 1;
+/**
+ * Any record type: more records of the same write follow. A write of several records (a `putMany()`, a group commit,
+ * a FLAG with its TAKE) marks all but its last record with it, and readers apply such a write only once its last
+ * record is complete: a write cut short (SIGKILL, `ENOSPC`) is a torn tail as a whole, never a part of it.
+ */
+export const F_MORE = 0x80;
 
 /** "No position" (empty queue head, no FILO predecessor). */
 export const NONE = 0xffffffff;
@@ -132,6 +138,12 @@ export function frameAt(buf: Buffer, at: number, type: number, flags: number, le
   buf[at + 3] = flags;
   buf.writeUInt32LE(len, at + 4);
   buf.writeUInt32LE(crc32(buf, at + REC_HEADER, at + REC_HEADER + len), at + 8);
+  buf.writeUInt32LE(crc32Js(buf, at, at + 12), at + 12);
+}
+
+/** Sets F_MORE on the framed record at `buf[at]` (and re-seals its header). */
+export function markMore(buf: Buffer, at: number): void {
+  buf[at + 3] = buf[at + 3]! | F_MORE;
   buf.writeUInt32LE(crc32Js(buf, at, at + 12), at + 12);
 }
 
@@ -308,11 +320,12 @@ export function writePut(
   hash: { h1: number; h2: number } | undefined,
   prev: { seg: number; off: number } | undefined,
   data: Uint8Array,
+  more = false,
 ): number {
   let p = at + REC_HEADER;
   buf.writeDoubleLE(id, p);
   p += 8;
-  let flags = 0;
+  let flags = more ? F_MORE : 0;
   if (hash) {
     buf.writeUInt32LE(hash.h1 >>> 0, p);
     buf.writeUInt32LE(hash.h2 >>> 0, p + 4);

@@ -40,7 +40,9 @@ import {
   encodeTake,
   END_FENCE,
   END_ROLL,
+  F_MORE,
   FORMAT_VERSION,
+  markMore,
   NONE,
   putSize,
   REC_HEADER,
@@ -205,6 +207,16 @@ interface PutView {
   prevOff: number;
   end: number;
 }
+
+/** One record of a multi-record write, read ahead before the write is applied. */
+interface GroupRec {
+  rec: Rec;
+  off: number;
+  crc: number;
+  end: number;
+}
+
+const EMPTY = Buffer.alloc(0);
 
 /** What a get will take, before it is committed. */
 export interface TakePlan<G> {
@@ -432,9 +444,12 @@ export class Store {
     let prevSeg = this.st.headSeg;
     let prevOff = this.st.headOff;
     const ids: number[] = [];
-    for (const e of entries) {
+    const last = entries.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const e = entries[i]!;
       lastAt = at;
-      at = writePut(buf, at, id, hash ? e : undefined, filo ? { seg: prevSeg, off: prevOff } : undefined, e.data);
+      // All but the last record carry F_MORE: readers apply the write all or nothing.
+      at = writePut(buf, at, id, hash ? e : undefined, filo ? { seg: prevSeg, off: prevOff } : undefined, e.data, i < last);
       ids.push(id);
       prevSeg = seg;
       prevOff = T + lastAt;
@@ -451,9 +466,10 @@ export class Store {
     return ids;
   }
 
-  /** Appends records other than PUT in one write and applies them. */
+  /** Appends records other than PUT in one write (all or nothing for readers: F_MORE) and applies them. */
   write(recs: Rec[]): void {
     const parts = recs.map((r) => encodeRec(r));
+    for (let i = 0; i < parts.length - 1; i++) markMore(parts[i]!, 0);
     let total = 0;
     for (const p of parts) total += p.length;
     const buf = parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
@@ -1161,6 +1177,8 @@ export class Store {
   /** FIFO: the first PUT record at or after (seg, off), crossing segment ends. */
   private scanPut(seg: number, off: number): { seg: number; off: number } | undefined {
     for (;;) {
+      // Nothing past the applied position is an item yet (e.g. the records of an incomplete write).
+      if (seg > this.curSeg || (seg === this.curSeg && off >= this.curOff)) return undefined;
       const res = this.readRec(seg, off);
       if (res.k === 'ok') {
         if (res.type === T_PUT) return { seg, off };
@@ -1362,7 +1380,30 @@ export class Store {
         this.ended = false;
         continue;
       }
-      const res = this.readRec(this.curSeg, this.curOff);
+      let res = this.readRec(this.curSeg, this.curOff);
+      if (res.k === 'ok' && res.flags & F_MORE) {
+        // The first record of a write of several: apply the write only when all of it is there.
+        const g = this.readGroup(this.curSeg, res);
+        if (g.k === 'complete') {
+          for (const m of g.recs) this.applyRead(m.rec, m.off, m.crc, m.end);
+          continue;
+        }
+        if (g.k === 'incomplete') res = { k: 'torn' };
+        else {
+          // A damaged record inside the write.
+          if (!locked) {
+            this.readers.get(this.curSeg)?.trim(this.curOff);
+            break;
+          }
+          if (!this.ctx.skipCorrupt) {
+            throw new QueueCorruptError(`corrupt record in ${join(this.dir, segName(this.curSeg))} at byte ${g.off} (${g.why})`);
+          }
+          // Skipping: what precedes the damage counts (as records written one by one would), the damaged record not.
+          for (const m of g.recs) this.applyRead(m.rec, m.off, m.crc, m.end);
+          this.curOff = g.off;
+          res = { k: 'corrupt', why: g.why, next: g.next };
+        }
+      }
       if (res.k === 'missing') {
         // Our position is in a segment that a holder deleted after everything in it was consumed (we had not opened
         // it yet, or closed it). Records we have not applied are gone with it: start again from a snapshot.
@@ -1417,13 +1458,54 @@ export class Store {
         this.curOff = res.end;
         continue;
       }
-      if (rec.t !== T_STATE) this.apply(rec, this.curSeg, this.curOff);
-      this.lastStart = this.curOff;
-      this.lastCrc = res.crc;
-      this.curOff = res.end;
-      if (rec.t === T_END) this.ended = true;
+      this.applyRead(rec, this.curOff, res.crc, res.end);
     }
     if (this.rebuildSetPending && locked) this.rebuildSet();
+  }
+
+  /** Applies a record read at (curSeg, off) and moves the position past it. */
+  private applyRead(rec: Rec, off: number, crc: number, end: number): void {
+    if (rec.t !== T_STATE) this.apply(rec, this.curSeg, off);
+    this.lastStart = off;
+    this.lastCrc = crc;
+    this.curOff = end;
+    if (rec.t === T_END) this.ended = true;
+  }
+
+  /**
+   * Reads the records of one write that starts with `first` (flagged F_MORE) at the current position, up to its last
+   * record (the first one without F_MORE). `incomplete`: the file ends (or is torn) before that; `damaged`: a record of
+   * it is corrupt or unreadable, at `off` (with the records before it).
+   */
+  private readGroup(
+    seg: number,
+    first: Extract<ReadResult, { k: 'ok' }>,
+  ):
+    | { k: 'complete'; recs: GroupRec[] }
+    | { k: 'incomplete' }
+    | { k: 'damaged'; recs: GroupRec[]; off: number; why: string; next: number | undefined } {
+    const recs: GroupRec[] = [];
+    let res: ReadResult = first;
+    let off = this.curOff;
+    for (;;) {
+      if (res.k !== 'ok') {
+        if (res.k === 'corrupt') return { k: 'damaged', recs, off, why: res.why, next: res.next };
+        return { k: 'incomplete' };
+      }
+      let rec: Rec;
+      try {
+        rec = decodeBody(res.type, res.flags, res.body);
+      } catch (err) {
+        if (!(err instanceof BadBody)) throw err;
+        return { k: 'damaged', recs, off, why: 'unreadable body', next: res.end };
+      }
+      // The item bytes are not needed to apply a PUT, and the read window they point into moves on.
+      if (rec.t === T_PUT) rec.data = EMPTY;
+      recs.push({ rec, off, crc: res.crc, end: res.end });
+      if (!(res.flags & F_MORE)) return { k: 'complete', recs };
+      off = res.end;
+      res = this.readRec(seg, off);
+    }
   }
 
   /** Unique queues without a usable checkpoint: hashes every waiting item again (reads them all). */

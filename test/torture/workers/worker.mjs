@@ -37,6 +37,7 @@ async function produceStep(q) {
     await q.put(items[0]);
     log(`P ${items[0].k}`);
   } else if (mode === 'many') {
+    log(`M ${items.map((it) => it.k).join(',')}`);
     await q.putMany(items);
     for (const it of items) log(`P ${it.k}`);
   } else {
