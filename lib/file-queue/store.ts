@@ -80,7 +80,7 @@ const YIELD_MS = 8;
 /** Release a lock nobody used for this long (timer; needs a free event loop). */
 const IDLE_MS = 10;
 /** Keep the lock after a call only while calls follow each other within this many ms. */
-const HOT_GAP_MS = 2;
+const HOT_GAP_MS = 10;
 /** Dead-holder sweeps at most this often. */
 const SWEEP_MS = 1000;
 /** Look for a dead lock holder at most this often while waiting. */
