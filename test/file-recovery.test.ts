@@ -244,3 +244,58 @@ describe('file queue: disk full', () => {
     }
   }
 });
+
+describe('file queue: a segment that holds waiting items is gone', () => {
+  const N = 400;
+  for (const order of ['fifo', 'filo'] as const) {
+    it(`${order}: QueueCorruptError at the gap, never a silent loss; skipped and counted with skipCorrupt`, () => {
+      const q0 = join(dir, 'q');
+      // segmentBytes 4096: about 80 items per segment.
+      makeQueue(q0, N, { order, segmentBytes: 4096 });
+      const segs = segFiles(q0);
+      expect(segs.length).toBeGreaterThanOrEqual(4);
+      const gone = segs[2]!;
+      const inGone = new Set(
+        records(join(q0, gone))
+          .filter((r) => r.type === format.T_PUT)
+          .map((r) => {
+            const b = readFileSync(join(q0, gone));
+            const put = format.decodeBody(format.T_PUT, b[r.start + 3]!, b.subarray(r.start + format.REC_HEADER, r.end)) as { data: Uint8Array };
+            return JSON.parse(Buffer.from(put.data).toString()).i as number;
+          }),
+      );
+      expect(inGone.size).toBeGreaterThan(5);
+      for (const keepCheckpoint of [true, false]) {
+        const work = join(dir, 'work');
+        copyQueue(q0, work);
+        rmSync(join(work, gone));
+        if (!keepCheckpoint) rmSync(join(work, 'checkpoint'));
+        const q = lib.FileQueueSync.open(work, { durability: 'off', order, segmentBytes: 4096 });
+        const got: unknown[] = [];
+        const err = (() => {
+          try {
+            for (;;) got.push(q.get({ block: false }));
+          } catch (e) {
+            return e as Error & { code?: string };
+          }
+        })();
+        expect(err, `checkpoint ${keepCheckpoint}`).toBeInstanceOf(lib.QueueCorruptError);
+        // Everything before the gap came out, in order; nothing from or after it.
+        const expected = order === 'fifo' ? range(0, Math.min(...inGone)) : range(Math.max(...inGone) + 1, N).reverse();
+        expect(got).toEqual(items(expected));
+        q.close();
+        copyQueue(q0, work);
+        rmSync(join(work, gone));
+        if (!keepCheckpoint) rmSync(join(work, 'checkpoint'));
+        const qs = lib.FileQueueSync.open(work, { durability: 'off', order, segmentBytes: 4096, skipCorrupt: true });
+        const all = drain(qs) as { i: number }[];
+        // FIFO: every item of the other segments; FILO: the link to the items below the gap is gone with it.
+        const rest = order === 'fifo' ? range(0, N).filter((i) => !inGone.has(i)) : range(Math.max(...inGone) + 1, N).reverse();
+        expect(all).toEqual(items(rest));
+        expect(qs.corruptSkipped).toBeGreaterThan(0);
+        expect(qs.size()).toBe(0);
+        qs.close();
+      }
+    });
+  }
+});
