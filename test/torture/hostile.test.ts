@@ -140,7 +140,7 @@ const FILE_TEMPLATES: FileTemplate[] = [
 
 interface DrainResult {
   label: string;
-  events: { what: string; ok?: boolean; typed?: boolean; code?: string; name: string; message: string }[];
+  events: { what: string; ok?: boolean; typed?: boolean; code?: string; name: string; message: string; stack?: string }[];
   values: { ok: number; bad: string[]; keys: string[] };
   drained: boolean;
   sizeAfter?: number;
@@ -453,7 +453,7 @@ describe('hostile bytes: file queues', () => {
         for (const r of [plain, skip]) {
           expect(r.values.bad, `${r.label}: returned values that were never put (TORTURE_SEED=${SEED})`).toEqual([]);
           for (const e of errorsOf(r)) {
-            expect(e.typed, `${r.label}: ${e.what} threw an untyped ${e.name}: ${e.message} (TORTURE_SEED=${SEED})`).toBe(true);
+            expect(e.typed, `${r.label}: ${e.what} threw an untyped ${e.name}: ${e.message} (TORTURE_SEED=${SEED}) ${(e as { stack?: string }).stack ?? ''}`).toBe(true);
             expect(FILE_ALLOWED.has(e.code!), `${r.label}: ${e.what} threw ${e.name} ${e.code}: ${e.message} (TORTURE_SEED=${SEED})`).toBe(true);
             const key = `${r === plain ? 'strict' : 'skip'} ${e.what}:${e.code}`;
             outcomes[key] = (outcomes[key] ?? 0) + 1;

@@ -58,7 +58,8 @@ if (job.role === 'make') {
         events.push({ what, ok: true });
         return { r };
       } catch (err) {
-        events.push({ what, typed: isTypedError(lib, err), ...errInfo(err) });
+        const typed = isTypedError(lib, err);
+        events.push({ what, typed, ...errInfo(err), ...(typed ? {} : { stack: String(err?.stack).slice(0, 1500) }) });
         return { err };
       }
     };
