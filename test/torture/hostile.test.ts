@@ -353,7 +353,8 @@ describe('hostile bytes: file queues', () => {
       const tpl = templates.get(t.name)!;
       for (const skipCorrupt of [false, true]) {
         for (const [k, kind] of ['flip', 'flip', 'truncate', 'append', 'empty', 'garbage', 'stale', 'delete'].entries()) {
-          if ((k + n) % 2 === Number(skipCorrupt)) continue; // each kind with each setting across the templates, half the runs
+          // Half the kinds per template and setting; across the four templates every kind runs with both settings.
+          if ((k + FILE_TEMPLATES.indexOf(t) + Number(skipCorrupt)) % 2 === 1) continue;
           const loc = join(base, `ck-${n++}`);
           copyFolder(tpl.loc, loc);
           const what = damageCheckpoint(loc, tpl.stale, rng, kind);
@@ -409,8 +410,10 @@ describe('hostile bytes: file queues', () => {
     const { results, maxRssKiB } = await drainFile(jobs, 'h', true);
     for (const j of jobs) {
       const r = results.get(j.label)!;
-      // Past the end of the file: a torn record, dropped like any torn tail (everything after it too).
-      expect(describeErrors(r), j.label).toBe('none');
+      // Past the end of the file: a torn record, dropped like any torn tail (everything after it too). In the middle of
+      // the segment that can cut off items the state (from the STATE record) still counts: reported, typed.
+      if (j.label.endsWith('end')) expect(describeErrors(r), j.label).toBe('none');
+      for (const e of errorsOf(r)) expect(e.code, `${j.label}: ${e.message}`).toBe('ERR_QUEUE_CORRUPT');
       expect(r.values.bad, j.label).toEqual([]);
     }
     console.log(`[torture] forged lengths: child max RSS ${Math.round(maxRssKiB! / 1024)} MiB`);
