@@ -422,7 +422,8 @@ describe('hostile bytes: file queues', () => {
 
   for (const t of FILE_TEMPLATES) {
     it(`${t.name}: ${TRIALS} damaged copies, skipCorrupt false and true: typed errors only, no crash, no hang, no value that was never put`, async () => {
-      const tpl = templates.get(t.name)!;
+      const tpl = templates.get(t.name);
+      if (!tpl) throw new Error('the templates are built by the first test of this describe block: run the whole block');
       const rng = prng(subSeed(SEED, `hostile:file:${t.name}`));
       const trials: { what: string; plain: string; skip: string; lossless: boolean }[] = [];
       const jobs: { loc: string; cls: string; options: Record<string, unknown>; label: string; seed: number }[] = [];
