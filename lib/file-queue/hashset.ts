@@ -71,6 +71,7 @@ export class HashSet64 {
   }
 
   has(h1: number, h2: number): boolean {
+    if (h1 === 0 && h2 === 0) return false; // (0, 0) marks an empty slot; a TAKE of a skipped corrupt item carries it
     const i = this.slot(h1, h2);
     return this.keys[i * 2] === h1 && this.keys[i * 2 + 1] === h2;
   }
@@ -88,6 +89,7 @@ export class HashSet64 {
 
   /** Removes; false when absent. */
   delete(h1: number, h2: number): boolean {
+    if (h1 === 0 && h2 === 0) return false; // never a member: without this check an empty slot was "deleted" (size - 1)
     const k = this.keys;
     let i = this.slot(h1, h2);
     if (k[i * 2] !== h1 || k[i * 2 + 1] !== h2) return false;

@@ -1144,7 +1144,9 @@ export class Store {
       }
       if (rec?.t === T_PUT) return { data: rec.data, h1: rec.h1, h2: rec.h2, prevSeg: rec.prevSeg, prevOff: rec.prevOff, end: res.end };
     } else if (res.k !== 'corrupt') {
-      throw new QueueCorruptError(`queue state points at a missing item in ${where}`);
+      // The record is gone (its segment deleted or cut short): damage, skipped like a corrupt record with skipCorrupt.
+      if (!this.ctx.skipCorrupt) throw new QueueCorruptError(`queue state points at a missing item in ${where}`);
+      return undefined;
     }
     if (!this.ctx.skipCorrupt) throw new QueueCorruptError(`corrupt item record in ${where} (${res.k === 'corrupt' ? res.why : 'unreadable body'})`);
     return undefined;
@@ -1163,7 +1165,9 @@ export class Store {
         return;
       }
       const res = this.readRec(seg, off);
-      const next = res.k === 'corrupt' ? (res.next ?? this.scanValid(seg, off)) : undefined;
+      // After a corrupt record: the next valid one. After a record that is gone (missing segment, cut short): scanPut
+      // goes on to the next segment. After a record that does not parse: the next record.
+      const next = res.k === 'corrupt' ? (res.next ?? this.scanValid(seg, off)) : res.k === 'ok' ? res.end : off;
       const p = next === undefined ? undefined : this.scanPut(seg, next);
       if (p) {
         headSeg = p.seg;
@@ -1202,6 +1206,13 @@ export class Store {
       if (seg >= this.curSeg) return undefined;
       const later = this.listSegs().filter((s) => s > seg);
       if (later.length === 0) return undefined;
+      // A segment is deleted only when it holds no live item: one that is gone while the state counts items in it was
+      // damaged. Point at it, so that the get that would return its first item reports it (or skips it).
+      for (let gone = seg + 1; gone < later[0]!; gone++) {
+        if (!this.st.segCount.has(gone)) continue;
+        if (!this.ctx.skipCorrupt) return { seg: gone, off: SEG_HEADER };
+        this.noteCorrupt(gone, SEG_HEADER);
+      }
       seg = later[0]!;
       const b = this.born(seg);
       if (typeof b !== 'object') return undefined;

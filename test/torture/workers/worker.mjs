@@ -8,7 +8,13 @@
 //               X <json>  (received a value that is not an intact payload)
 //               D <key>   (taskDone()/ack() returned for it)   E (batch finished)
 //   all:        ERR <json> (an error the role did not expect; the parent fails the test)
-import { closeSync, openSync, writeSync } from 'node:fs';
+//   stall:      S held   (job.stall, file queues: about to block the thread while this process holds the lock)
+//               C        (the thread runs again)
+// job.stopFile: the role ends (and closes the queue) once this file exists.
+// job.stall = { afterSteps, ms }: after that many steps, once a step has ended with this process holding the file
+// queue's lock (its fencing token is in tokens/), block the thread (Atomics.wait: an event loop stalled, timers and
+// all) for ms, then go on.
+import { closeSync, existsSync, openSync, readdirSync, writeSync } from 'node:fs';
 import * as lib from '../../../dist/esm/index.js';
 import { checkPayload, errInfo, isTypedError, makePayload, prng } from '../common.mjs';
 
@@ -81,7 +87,25 @@ async function consumeStep(q) {
   return true;
 }
 
-const more = () => Date.now() < deadline && (job.count === undefined || seq < job.count);
+const stopped = () => job.stopFile !== undefined && existsSync(job.stopFile);
+const more = () => Date.now() < deadline && (job.count === undefined || seq < job.count) && !stopped();
+
+let steps = 0;
+/** job.stall: blocks the thread once, right after a step that left this process holding the lock. */
+function maybeStall() {
+  if (!job.stall || ++steps < job.stall.afterSteps || job.stall.done) return;
+  let mine = false;
+  try {
+    mine = readdirSync(`${job.location}/tokens`).some((t) => t.startsWith(`${process.pid}.`));
+  } catch {
+    mine = false;
+  }
+  if (!mine) return;
+  job.stall.done = true;
+  log('S held');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, job.stall.ms);
+  log('C');
+}
 
 async function main() {
   const q = await Cls.open(job.location, job.options ?? {});
@@ -91,9 +115,10 @@ async function main() {
     while (Date.now() < deadline) if (!(await consumeStep(q)) && job.stopWhenEmpty) break;
   } else if (job.role === 'mixed') {
     // Load: put and get at random for job.durationMs.
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !stopped()) {
       if (rng.chance(0.5)) await produceStep(q);
       else await consumeStep(q);
+      maybeStall();
     }
   } else throw new Error(`unknown role ${job.role}`);
   await q.close();
