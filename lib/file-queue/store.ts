@@ -811,6 +811,7 @@ export class Store {
       if (done > 0) {
         try {
           io.ftruncateSync(f.fd, T);
+          this.restoreEndIfFenced();
         } catch {
           this.abandon = true;
         }
@@ -960,6 +961,24 @@ export class Store {
     }
     this.reader(this.curSeg).trim(this.curOff);
     this.torn = false;
+    if (this.restoreEndIfFenced()) throw new Fenced();
+  }
+
+  /**
+   * After truncating the current segment to `curOff`: if our token is gone, we may have stalled (longer than
+   * lockStale) before the truncation and cut the END that a fencer wrote at this very offset (it found the same torn
+   * bytes, cut them, wrote END and moved on). Puts it back: an END (fence) right after the records every process
+   * agrees on is what the fencer wrote there, byte for byte; a fencer that has not written yet finds it and only
+   * rolls. Returns whether we were fenced off.
+   */
+  private restoreEndIfFenced(): boolean {
+    if (this.lock.hasToken(this.token)) return false;
+    try {
+      io.writeSync(this.writer().fd, encodeEnd({ t: T_END, reason: END_FENCE }));
+    } catch {
+      // The segment is gone or unwritable: its successor's STATE stands for it (Recovery, step 4).
+    }
+    return true;
   }
 
   private deleteEmptySegments(): void {
