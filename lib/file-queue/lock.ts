@@ -26,6 +26,8 @@ if (process.platform !== 'win32') process.on('SIGXFSZ', () => undefined);
 const DEAD_TOKEN_MS = 50;
 /** How long a lock directory must be seen held with no token at all before it is broken. */
 const NO_TOKEN_MS = 500;
+/** A file system for proper-lockfile's unlock that removes nothing: see {@link FolderLock.forget}. */
+const KEEP_DIR = { rmdirSync: (): void => undefined };
 
 function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
@@ -40,7 +42,7 @@ export class FolderLock {
   /** Inode of the lock directory we created: release only that one, never a successor's. */
   private ino = -1;
   private generation = 0;
-  private suspect: { ino: number; since: number } | undefined;
+  private suspect: { id: string; since: number } | undefined;
   /** Set when proper-lockfile reports the lock compromised (its refresh failed or found another owner). */
   compromised = false;
 
@@ -64,6 +66,7 @@ export class FolderLock {
         },
       });
       this.compromised = false;
+      this.suspect = undefined; // an old verdict must not carry over to a later, reused lock directory
       try {
         this.ino = statSync(this.lockPath).ino;
       } catch {
@@ -79,11 +82,11 @@ export class FolderLock {
   /**
    * Gives proper-lockfile's lock back (best effort; also stops its refresh timer). When the lock directory is no
    * longer the one we created (another process took the lock over after it went stale), it is left alone: releasing
-   * would remove the new holder's lock. proper-lockfile's timer then finds the lock compromised and stops.
+   * would remove the new holder's lock. The inode is only a hint (a file system reuses the number of a removed
+   * directory at once): a holder that knows it was fenced off calls {@link forget} instead.
    */
   unlock(): void {
     const release = this.release;
-    this.release = undefined;
     if (!release) return;
     let ours = false;
     try {
@@ -91,11 +94,30 @@ export class FolderLock {
     } catch {
       ours = false;
     }
-    if (!ours) return;
+    if (!ours) {
+      this.forget();
+      return;
+    }
+    this.release = undefined;
     try {
       release();
     } catch {
       // ERELEASED (compromised) or the directory is already gone: nothing left to release.
+    }
+  }
+
+  /**
+   * Drops our hold without touching the lock directory: for a holder that was fenced off (its token is gone), whose
+   * lock directory was therefore removed by whoever took over, so that `lock/` now is a successor's whatever its inode.
+   * Stops proper-lockfile's refresh timer and its exit handler's claim on the directory.
+   */
+  forget(): void {
+    if (!this.release) return;
+    this.release = undefined;
+    try {
+      lockfile.unlockSync(this.dir, { lockfilePath: this.lockPath, realpath: false, fs: KEEP_DIR });
+    } catch {
+      // ENOTACQUIRED: proper-lockfile forgot it already (compromised).
     }
   }
 
@@ -124,11 +146,13 @@ export class FolderLock {
     return existsSync(this.tokenPath(token));
   }
 
-  removeToken(token: string): void {
+  /** Removes a token; false when it was gone already (for our own token: we were fenced off). */
+  removeToken(token: string): boolean {
     try {
       rmdirSync(this.tokenPath(token));
+      return true;
     } catch {
-      // already gone
+      return false;
     }
   }
 
@@ -164,35 +188,45 @@ export class FolderLock {
   /**
    * If the lock directory stays held while no live process has a token (every token names a process that is gone,
    * or there is no token at all), removes it so that the next attempt can take the lock at once instead of after
-   * `stale` ms. The verdict needs the same lock directory (inode) seen in that state for a while: DEAD_TOKEN_MS when
-   * tokens name dead processes, NO_TOKEN_MS when there is none (a holder dies between taking the lock and creating
-   * its token, or between removing its token and unlocking). Fencing keeps this safe even if the guess is wrong.
+   * `stale` ms. The verdict needs the same lock directory (inode and ctime) seen in that state for a while:
+   * DEAD_TOKEN_MS when tokens name dead processes, NO_TOKEN_MS when there is none (a holder dies between taking the
+   * lock and creating its token, or between removing its token and unlocking), and is forgotten when this process
+   * takes the lock. Fencing keeps this safe even if the guess is wrong.
    */
   breakIfHolderDead(): boolean {
-    let ino: number;
-    try {
-      ino = statSync(this.lockPath).ino;
-    } catch {
-      return false;
-    }
+    const id = this.lockId();
+    if (id === undefined) return false;
     const tokens = this.listTokens();
     if (tokens.some((t) => isOwnerAlive(t))) {
       this.suspect = undefined;
       return false;
     }
     const now = performance.now();
-    if (!this.suspect || this.suspect.ino !== ino) {
-      this.suspect = { ino, since: now };
+    if (!this.suspect || this.suspect.id !== id) {
+      this.suspect = { id, since: now };
       return false;
     }
     if (now - this.suspect.since < (tokens.length === 0 ? NO_TOKEN_MS : DEAD_TOKEN_MS)) return false;
     this.suspect = undefined;
     try {
-      if (statSync(this.lockPath).ino !== ino) return false;
+      if (this.lockId() !== id) return false;
       rmdirSync(this.lockPath);
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /**
+   * Which lock directory this is: inode and ctime. Inode numbers are reused at once; the ctime tells two directories
+   * apart, and also changes when a live holder's proper-lockfile refreshes the mtime.
+   */
+  private lockId(): string | undefined {
+    try {
+      const st = statSync(this.lockPath, { bigint: true });
+      return `${st.ino}:${st.ctimeNs}`;
+    } catch {
+      return undefined;
     }
   }
 }

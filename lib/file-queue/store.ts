@@ -296,6 +296,8 @@ export class Store {
   private lastDeadCheck = 0;
   private lastSweep = -Infinity;
   private lostAfterOp = false;
+  /** Our token was created for the current hold (so its absence means we were fenced off). */
+  private tokenMade = false;
   /** Set while this process owes a fence: it removed another holder's token and may touch the log from then on. */
   private fenceDue: number | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -665,6 +667,7 @@ export class Store {
       try {
         const t0 = performance.now();
         this.lock.createToken(this.token);
+        this.tokenMade = true;
         this.lastCheck = t0;
         for (const other of this.lock.listTokens()) {
           if (other === this.token) continue;
@@ -769,8 +772,11 @@ export class Store {
     this.held = false;
     // A fence not finished yet (its END not written) must not be forgotten: our token stays, so whoever takes the
     // lock next fences (waits, writes END) in our place; fenceDue stays, so do we if we come back first.
-    if (!fenceOwed) this.lock.removeToken(this.token);
-    this.lock.unlock();
+    const tokenGone = fenceOwed ? !this.lock.hasToken(this.token) : !this.lock.removeToken(this.token);
+    // Our token gone means we were fenced off: lock/ is the fencer's, even when it has our old inode number.
+    if (tokenGone && this.tokenMade) this.lock.forget();
+    else this.lock.unlock();
+    this.tokenMade = false;
   }
 
   /** The hold was taken over: forget it (the fencer removed our token); the next call acquires again. */
@@ -780,7 +786,12 @@ export class Store {
       this.idleTimer = undefined;
     }
     this.held = false;
-    this.lock.unlock();
+    // Whoever removed our token took the lock after ours was broken, so lock/ is not ours: never remove it, whatever
+    // its inode number (reused at once, it made fenced holders remove their fencer's lock, and two processes then
+    // fenced each other without end). With our token still there, give the lock back as usual.
+    if (this.tokenMade && !this.lock.hasToken(this.token)) this.lock.forget();
+    else this.lock.unlock();
+    this.tokenMade = false;
     for (const r of this.readers.values()) r.len = 0;
   }
 
@@ -816,6 +827,7 @@ export class Store {
       if (done > 0) {
         try {
           io.ftruncateSync(f.fd, T);
+          this.restoreEndIfFenced();
         } catch {
           this.abandon = true;
         }
@@ -965,6 +977,24 @@ export class Store {
     }
     this.reader(this.curSeg).trim(this.curOff);
     this.torn = false;
+    if (this.restoreEndIfFenced()) throw new Fenced();
+  }
+
+  /**
+   * After truncating the current segment to `curOff`: if our token is gone, we may have stalled (longer than
+   * lockStale) before the truncation and cut the END that a fencer wrote at this very offset (it found the same torn
+   * bytes, cut them, wrote END and moved on). Puts it back: an END (fence) right after the records every process
+   * agrees on is what the fencer wrote there, byte for byte; a fencer that has not written yet finds it and only
+   * rolls. Returns whether we were fenced off.
+   */
+  private restoreEndIfFenced(): boolean {
+    if (this.lock.hasToken(this.token)) return false;
+    try {
+      io.writeSync(this.writer().fd, encodeEnd({ t: T_END, reason: END_FENCE }));
+    } catch {
+      // The segment is gone or unwritable: its successor's STATE stands for it (Recovery, step 4).
+    }
+    return true;
   }
 
   private deleteEmptySegments(): void {
