@@ -1393,6 +1393,12 @@ export class Store {
       if (res.k === 'corrupt') {
         this.readers.get(this.curSeg)?.trim(this.curOff);
         if (!locked) break;
+        if (!this.segExists(this.curSeg + 1) && this.scanValid(this.curSeg, this.curOff) === undefined) {
+          // The end of the log with nothing valid after it: after a power loss the unsynced tail of the last segment
+          // can hold zeros or stale bytes (blocks the file system allocated but never wrote). A torn tail, dropped.
+          this.torn = true;
+          break;
+        }
         if (!this.ctx.skipCorrupt) {
           throw new QueueCorruptError(`corrupt record in ${join(this.dir, segName(this.curSeg))} at byte ${this.curOff} (${res.why})`);
         }
