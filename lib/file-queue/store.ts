@@ -504,6 +504,14 @@ export class Store {
     });
   }
 
+  /**
+   * `durability: 'normal'`, before this thread blocks in a wait (a synchronous get/put/lock wait): starts the flush
+   * that the interval timer cannot run while the event loop is blocked (fdatasync runs on the thread pool meanwhile).
+   */
+  flushBeforeWait(): void {
+    if (this.dirty && this.ctx?.durability === 'normal') this.flushAsync().catch(() => undefined);
+  }
+
   /** Background flush for `durability: 'normal'` (called by an unref'd timer). */
   backgroundFlush(): void {
     if (!this.dirty || this.flushing) return;
@@ -623,6 +631,7 @@ export class Store {
       if (this.ctx.flavour === 'async') throw new LockBusyError(`queue folder ${this.dir} is locked by another process`);
       const left = deadline - performance.now();
       if (left <= 0) throw new QueueLockedError(`queue folder ${this.dir} stayed locked by another process for ${this.ctx.lockTimeout} ms`);
+      if (pause === 1) this.flushBeforeWait();
       sleepSync(Math.min(pause, left));
       pause = Math.min(pause * 2, 4);
     }

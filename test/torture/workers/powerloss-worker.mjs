@@ -1,5 +1,5 @@
 // Child process of the power-loss torture test (test/torture/powerloss.test.ts). argv[2] is a JSON job
-// { role, cls, location, options, log, evDir, seed, prefix, batch, pauseMs, getTimeout }.
+// { role, cls, location, options, log, evDir, seed, prefix, count, batch, pauseMs, getTimeout }.
 // Before it opens the queue it installs the recording fs layer (../powerloss-fs.mjs) on the store's `io` object.
 // The parent SIGKILLs every child at one moment (the power loss). Each log line is one write(2) to a log outside the
 // queue folder (not subject to the simulated power loss); a line cut short by the kill is ignored.
@@ -81,7 +81,11 @@ async function main() {
   const q = await Cls.open(job.location, job.options);
   log(`O ${ts()}`);
   for (;;) {
-    if (job.role === 'produce') await produceStep(q);
+    if (job.role === 'produce') {
+      // A producer with a count goes idle after it (its process lives on, the event loop free).
+      if (job.count !== undefined && seq >= job.count) await new Promise((r) => setTimeout(r, 1000));
+      else await produceStep(q);
+    }
     else await consumeStep(q);
   }
 }
