@@ -998,6 +998,10 @@ export class Store {
     const tmp = join(this.dir, `checkpoint.${process.pid}.${threadId}.tmp`);
     const durable = this.ctx.durability !== 'off';
     try {
+      // The folder fsync below also makes earlier segment deletions durable: the records that emptied those segments
+      // (in the current segment, possibly not flushed yet with 'normal') must be on disk first, or a power loss
+      // leaves a state whose items live in a deleted segment.
+      if (durable) io.fdatasyncSync(this.writer().fd);
       const fd = io.openSync(tmp, 'w');
       try {
         let done = 0;

@@ -83,6 +83,9 @@ const logFd = fs.openSync(workerData.log, 'a');
 parentPort.on('message', (m) => {
   let err = null;
   try {
+    // Slower storage than this machine's: a flush in flight for longer widens the window in which a caller that did
+    // not wait for it (a bug) would be caught.
+    if (workerData.delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.random() * workerData.delayMs);
     fs.fdatasyncSync(m.fd);
     fs.writeSync(logFd, JSON.stringify({ e: 'fsync', ts: m.ts, ino: m.ino, snap: m.snap, async: true }) + '\\n');
   } catch (e) {
@@ -94,9 +97,10 @@ parentPort.on('message', (m) => {
 
 /**
  * Wraps the methods of `io` (the store's file-changing calls) with recording ones. Call before opening a queue.
- * `evDir`: folder for this process's event log and the shared snapshot store.
+ * `evDir`: folder for this process's event log and the shared snapshot store. `asyncDelayMs`: the asynchronous
+ * fdatasync waits a random 0..asyncDelayMs ms first (slower storage).
  */
-export function install(io, evDir) {
+export function install(io, evDir, { asyncDelayMs = 0 } = {}) {
   fs.mkdirSync(evDir, { recursive: true });
   const snapDir = snapshotDir(evDir);
   const logPath = join(evDir, `ev-${process.pid}.jsonl`);
@@ -161,7 +165,7 @@ export function install(io, evDir) {
       return;
     }
     if (!worker) {
-      worker = new Worker(WORKER_SRC, { eval: true, workerData: { log: logPath } });
+      worker = new Worker(WORKER_SRC, { eval: true, workerData: { log: logPath, delayMs: asyncDelayMs } });
       worker.on('message', (m) => {
         const f = callbacks.get(m.id);
         callbacks.delete(m.id);

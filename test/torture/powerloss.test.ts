@@ -198,7 +198,7 @@ describe('power loss: file queue', () => {
           const dur = durMode === 'mixed' ? rng.pick(['full', 'normal']) : durMode;
           const log = join(base, `r${r}-${i}.log`);
           const options: Record<string, unknown> = { durability: dur, syncIntervalMs: SYNC_MS, segmentBytes: sc.segmentBytes, order: sc.order, unique: sc.unique };
-          const job: Record<string, unknown> = { cls: cls.name, location: loc, log, evDir, seed: rng.int(0, 2 ** 31), options, pauseMs: rng.pick([0, 5, 20]) };
+          const job: Record<string, unknown> = { cls: cls.name, location: loc, log, evDir, seed: rng.int(0, 2 ** 31), options, pauseMs: rng.pick([0, 5, 20]), asyncDelayMs: rng.pick([0, 10]) };
           if (i < nProd) {
             Object.assign(job, { role: 'produce', prefix: `${sc.name}-r${r}p${i}` });
             // Some producers stop after a few puts: consumers then empty the queue and wait in get().

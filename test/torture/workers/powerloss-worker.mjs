@@ -18,7 +18,7 @@ import { checkPayload, errInfo, isTypedError, makePayload, prng } from '../commo
 import { install } from '../powerloss-fs.mjs';
 
 const job = JSON.parse(process.argv[2]);
-install(io, job.evDir);
+install(io, job.evDir, { asyncDelayMs: job.asyncDelayMs ?? 0 });
 const Cls = lib[job.cls];
 const isSync = job.cls.endsWith('Sync');
 const rng = prng(job.seed ?? 1);
