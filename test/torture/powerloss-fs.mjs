@@ -26,8 +26,8 @@
 //   {e:'create', ts, ino}         an open() created a file (new inode identity; ext4 reuses inode numbers)
 //   {e:'fsync', ts, ino, snap}    an fsync/fdatasync of a file returned; `snap` names a copy of its content taken
 //                                 before the call (content-addressed in <evDir>/snap/), `ts` is when the copy was made
-//   {e:'dsync', ts, list}         an fsync of a directory returned; `list` = [[name, ino]...] of its regular files,
-//                                 listed before the call
+//   {e:'dsync', ts, path, list, dirs}  an fsync of directory `path` (real path) returned; `list` = [[name, ino]...]
+//                                 of its regular files and `dirs` its subfolders, listed before the call
 //   {e:'base', ts, list}          (parent) the folder as it is at the start of a round, all of it durable
 // `ts` is process.hrtime.bigint() (CLOCK_MONOTONIC: one clock for all processes), as a string. Events are ordered by
 // `ts`. The asynchronous fdatasync (io.fdatasync(fd, cb)) copies the content when it is called and runs the real
@@ -36,7 +36,7 @@
 // callback cannot run) still gets its flush recorded when it happened.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 const now = () => process.hrtime.bigint().toString();
@@ -71,6 +71,11 @@ function listFiles(dir) {
     }
   }
   return out;
+}
+
+/** Names of the subfolders of `dir`. */
+function listDirs(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
 }
 
 const isCreating = (flags) =>
@@ -121,9 +126,11 @@ export function install(io, evDir, { asyncDelayMs = 0 } = {}) {
     const st = fs.fstatSync(fd);
     if (st.isDirectory()) {
       const ts = now();
-      const list = listFiles(paths.get(fd));
+      const path = fs.realpathSync(paths.get(fd));
+      const list = listFiles(path);
+      const dirs = listDirs(path);
       call(fd);
-      log({ e: 'dsync', ts, list });
+      log({ e: 'dsync', ts, path, list, dirs });
       return;
     }
     const s = snapOf(fd);
@@ -188,7 +195,7 @@ export function recordBase(dir, evDir) {
   const snapDir = snapshotDir(evDir);
   const ts = now();
   const list = [];
-  for (const [name, ino] of listFiles(dir)) list.push([name, ino, storeSnap(snapDir, fs.readFileSync(join(dir, name)))]);
+  if (fs.existsSync(dir)) for (const [name, ino] of listFiles(dir)) list.push([name, ino, storeSnap(snapDir, fs.readFileSync(join(dir, name)))]);
   fs.appendFileSync(join(evDir, 'ev-base.jsonl'), JSON.stringify({ e: 'base', ts, list }) + '\n');
 }
 
@@ -224,8 +231,13 @@ export function readEvents(evDir) {
  * Parent, after every child was killed: the durable state of `dir` per the model.
  * Returns { entries: Map name -> { inc, durable: Buffer, live: Buffer | undefined }, stats }.
  */
-export function durableState(dir, evDir) {
+export function durableState(dir, evDir, { folderIsNew = false } = {}) {
   const { evs, torn } = readEvents(evDir);
+  const exists = fs.existsSync(dir);
+  const parent = fs.realpathSync(dirname(dir));
+  const real = exists ? fs.realpathSync(dir) : join(parent, basename(dir));
+  // A folder created in this round keeps its own name only if its parent folder was fsynced after it was created.
+  let folderDurable = !folderIsNew;
   let nextInc = 0;
   const incOf = new Map(); // ino -> incarnation
   const incFor = (ino) => {
@@ -234,7 +246,7 @@ export function durableState(dir, evDir) {
   };
   const content = new Map(); // inc -> { ts, snap }
   let durDir = new Map(); // name -> inc
-  const stats = { events: evs.length, tornLines: torn, fsyncs: 0, asyncFsyncs: 0, dsyncs: 0, creates: 0 };
+  const stats = { events: evs.length, tornLines: torn, fsyncs: 0, asyncFsyncs: 0, dsyncs: 0, creates: 0, folderVanished: false };
   const setContent = (inc, ts, snap) => {
     const cur = content.get(inc);
     if (!cur || BigInt(cur.ts) <= BigInt(ts)) content.set(inc, { ts, snap });
@@ -254,10 +266,16 @@ export function durableState(dir, evDir) {
       stats.fsyncs++;
       if (ev.async) stats.asyncFsyncs++;
       setContent(incFor(ev.ino), ev.ts, ev.snap);
-    } else if (ev.e === 'dsync') {
+    } else if (ev.e === 'dsync' && ev.path === real) {
       stats.dsyncs++;
       durDir = new Map(ev.list.map(([name, ino]) => [name, incFor(ino)]));
+    } else if (ev.e === 'dsync' && ev.path === parent && ev.dirs.includes(basename(real))) {
+      folderDurable = true;
     }
+  }
+  if (!exists || !folderDurable) {
+    stats.folderVanished = exists;
+    return { entries: new Map(), stats };
   }
   const live = new Map(); // inc -> content at the crash (a file still linked)
   for (const [name, ino] of listFiles(dir)) if (incOf.has(ino)) live.set(incOf.get(ino), fs.readFileSync(join(dir, name)));
@@ -273,10 +291,12 @@ export function durableState(dir, evDir) {
 /**
  * Parent: writes into `out` (a new folder) what `dir` would hold after the power loss, per `variant` ('drop',
  * 'prefix', 'zeros', 'garbage'; see the model above) and `lockDirs` ('keep': the lock/, tokens/ and want/ folders
- * as they are at the crash, 'drop': none). `rng` is a prng of common.mjs. Returns a summary.
+ * as they are at the crash, 'drop': none). `rng` is a prng of common.mjs. `folderIsNew`: `dir` did not exist at the
+ * start of the round (its name is then durable only after an fsync of its parent; else `out` stays empty). Returns a
+ * summary.
  */
-export function rebuild(dir, evDir, out, { variant, lockDirs, rng }) {
-  const { entries, stats } = durableState(dir, evDir);
+export function rebuild(dir, evDir, out, { variant, lockDirs, rng, folderIsNew = false }) {
+  const { entries, stats } = durableState(dir, evDir, { folderIsNew });
   fs.mkdirSync(out, { recursive: true });
   const summary = { variant, lockDirs, files: 0, unsyncedBytesSeen: 0, keptUnsynced: 0, garbled: 0, ...stats };
   for (const [name, { durable, live }] of entries) {
@@ -297,7 +317,7 @@ export function rebuild(dir, evDir, out, { variant, lockDirs, rng }) {
     fs.writeFileSync(join(out, name), data);
     summary.files++;
   }
-  if (lockDirs === 'keep') {
+  if (lockDirs === 'keep' && !stats.folderVanished && fs.existsSync(dir)) {
     for (const d of ['lock', 'tokens', 'want']) {
       const p = join(dir, d);
       if (fs.existsSync(p)) fs.cpSync(p, join(out, d), { recursive: true });

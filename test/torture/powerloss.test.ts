@@ -181,12 +181,13 @@ describe('power loss: file queue', () => {
       const rng = prng(subSeed(SEED, `powerloss:${sc.name}`));
       const base = join(dir, sc.name);
       const loc = join(base, 'queue');
-      mkdirSync(loc, { recursive: true });
+      mkdirSync(base, { recursive: true }); // the queue folder itself is created by the first child of round 0
       const rounds: Round[] = [];
       const violations: string[] = [];
       const summaries: Record<string, unknown>[] = [];
       for (let r = 0; r < ROUNDS; r++) {
         const evDir = join(base, `ev-${r}`);
+        const folderIsNew = !existsSync(loc);
         recordBase(loc, evDir);
         const durMode = rng.pick(['full', 'normal', 'mixed']);
         const round: Round = { crashT: 0n, producers: [], consumers: [] };
@@ -233,7 +234,7 @@ describe('power loss: file queue', () => {
         const builds: { out: string; summary: Record<string, unknown> }[] = [];
         variants.forEach((variant, i) => {
           const out = join(base, `after-${r}-${i}`);
-          builds.push({ out, summary: rebuild(loc, evDir, out, { variant, lockDirs: rng.pick(['keep', 'drop']), rng: rng.fork() }) });
+          builds.push({ out, summary: rebuild(loc, evDir, out, { variant, lockDirs: rng.pick(['keep', 'drop']), rng: rng.fork(), folderIsNew }) });
         });
         // Other variants: open, drain, check against everything so far.
         for (const b of builds.slice(1)) {
