@@ -15,32 +15,16 @@ import { RETRY, type Retry, type Signal } from '../common/wait.js';
 import { T_DONE, T_FLAG, T_RETURN, type Rec } from './format.js';
 import { hash64 } from './hashset.js';
 import { resolveFileOptions, type ResolvedFileOptions } from './options.js';
-import { io } from './io.js';
 import { LockBusyError, Store, type Ctx, type TakePlan } from './store.js';
 
 /** Framing bytes around an item's data in the worst case (PUT header, id, hash, link). */
 const RECORD_OVERHEAD = 40;
 
-/** fsync of a folder, best effort (some file systems refuse to fsync a directory). */
-function syncFolder(path: string): void {
-  try {
-    const fd = io.openSync(path, 'r');
-    try {
-      io.fsyncSync(fd);
-    } finally {
-      io.closeSync(fd);
-    }
-  } catch {
-    // not supported here; nothing more to do
-  }
-}
-
 /**
  * Checks the queue folder path: an existing folder, or a missing one whose parent exists (then it is created, one
- * level, and with `durable` the parent is fsynced so that the new folder's name survives a power loss). Returns its
- * real path.
+ * level). Returns its real path.
  */
-function prepareFolder(dir: unknown, where: string, durable: boolean): string {
+function prepareFolder(dir: unknown, where: string): string {
   if (typeof dir !== 'string') throw argTypeError(`The "dir" argument of ${where} must be of type string. ${describe(dir)}`);
   if (dir.length === 0) throw argValueError(`The "dir" argument of ${where} must be a non-empty path`);
   const full = resolve(dir);
@@ -66,8 +50,6 @@ function prepareFolder(dir: unknown, where: string, durable: boolean): string {
         throw new QueueError(`cannot create queue folder ${full}: ${(e as Error).message}`, 'ERR_QUEUE_IO', { cause: e });
       }
     }
-    // Also after EEXIST: another process has just created it and may not have synced its parent yet.
-    if (durable) syncFolder(parent);
     isDir = true;
   }
   if (!isDir) throw argValueError(`The queue path is not a folder: ${full} (a file queue is a folder of segment files)`);
@@ -112,7 +94,7 @@ export class FileCore<T> implements QueueCore<T, T> {
   private static create<T>(dir: unknown, options: unknown, where: string, flavour: 'sync' | 'async'): FileCore<T> {
     const opts = resolveFileOptions(options, where);
     const codec = resolveSerializer<T>(opts.serializer, opts.unique);
-    const path = prepareFolder(dir, where, opts.durability !== 'off');
+    const path = prepareFolder(dir, where);
     return new FileCore<T>(path, opts, codec, flavour);
   }
 

@@ -18,7 +18,7 @@ import {
   readSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { argValueError, QueueCorruptError, QueueError, QueueLockedError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
@@ -900,6 +900,8 @@ export class Store {
       throw ioError(`cannot write queue segment ${path}`, err);
     }
     if (this.ctx.durability === 'full') this.syncDir();
+    // The first segment of a new queue: the queue folder's own name must survive a power loss too.
+    if (n === 1 && durable) this.syncDir(dirname(this.dir));
     const old = this.curSeg;
     this.wfd?.retire();
     this.wfd = new SegFd(fd);
@@ -919,9 +921,9 @@ export class Store {
     this.checkpoint();
   }
 
-  private syncDir(): void {
+  private syncDir(dir = this.dir): void {
     try {
-      const fd = io.openSync(this.dir, 'r');
+      const fd = io.openSync(dir, 'r');
       try {
         io.fsyncSync(fd);
       } finally {
