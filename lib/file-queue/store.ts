@@ -860,7 +860,34 @@ export class Store {
       throw ioError(`cannot open queue segment ${join(this.dir, segName(this.curSeg))}`, err);
     }
     this.wseg = this.curSeg;
+    if (this.ctx.durability !== 'off') this.syncLog();
     return this.wfd;
+  }
+
+  /**
+   * Makes the log as it stands durable before this process appends to it (a segment it did not start) or starts the
+   * next segment: every segment up to the current one, then the folder. Another process may have written, started or
+   * deleted segments without syncing them (`durability: 'off'`, or killed before its flush); the STATE records and the
+   * records to come depend on all of it, and a power loss must not keep the new records but lose what they build on.
+   */
+  private syncLog(): void {
+    for (const s of this.listSegs()) {
+      if (s > this.curSeg) break;
+      let fd: number;
+      try {
+        fd = io.openSync(join(this.dir, segName(s)), 'r');
+      } catch {
+        continue; // deleted meanwhile
+      }
+      try {
+        io.fdatasyncSync(fd);
+      } catch (err) {
+        throw ioError(`cannot flush queue segment ${join(this.dir, segName(s))}`, err);
+      } finally {
+        io.closeSync(fd);
+      }
+    }
+    this.syncDir();
   }
 
   /** Starts the next segment with a STATE record of the current state. */
@@ -870,6 +897,7 @@ export class Store {
     const prevEnd = this.curOff;
     const durable = this.ctx.durability !== 'off';
     if (this.wfd && durable && this.curSeg > 0) this.flushSync();
+    if (durable && this.curSeg > 0) this.syncLog();
     const nonce = randomBytes(4).readUInt32LE(0);
     const header = encodeSegHeader({ version: FORMAT_VERSION, order: this.order === 'filo' ? 1 : 0, unique: this.unique, seg: n, nonce });
     const stateRec = encodeState(prevEnd, this.st);

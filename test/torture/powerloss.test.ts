@@ -1,6 +1,6 @@
 /**
  * Torture 2: power loss, file backend. Rounds of producer and consumer child processes (FileQueueSync and FileQueue,
- * autoCommit true and false, durability 'full' and 'normal') run on one queue folder with the recording fs layer of
+ * autoCommit true and false, durability 'full' and 'normal', in some rounds also 'off') run on one queue folder with the recording fs layer of
  * powerloss-fs.mjs installed on the store's `io` object. At a random moment every child is SIGKILLed at once (the
  * power loss); the parent then builds the folder a rebooted machine would find (only what was fsynced: file contents
  * at their last fsync, directory entries at the last directory fsync; variants keep part of the unsynced tail, zeroed
@@ -16,7 +16,8 @@
  * The main variant continues as the queue of the next round; the other variants of the same crash are drained in the
  * parent and checked the same way.
  *
- * TORTURE_SEED replays a run (up to OS scheduling); TORTURE_PL_ROUNDS sets the rounds per scenario (default 4).
+ * TORTURE_SEED replays a run (up to OS scheduling); TORTURE_PL_ROUNDS sets the rounds per scenario (default 4);
+ * TORTURE_PL_KEEP=1 keeps the temp folder (event logs, child logs, the folders after each power loss) for inspection.
  */
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,15 +33,20 @@ const SYNC_MS = 50;
 /**
  * Slack on top of syncIntervalMs for 'normal'. A put's bytes are written before put() returns; they are fdatasynced by
  * the next flush, which starts at most syncIntervalMs later (the interval timer, or the next write once the last flush
- * is that old) and then takes the fdatasync's own time, plus the event-loop delay of the timer (a Promise child busy
- * with a burst) on a loaded 2-core machine. 250 ms covers a slow fdatasync and a late timer; a lost put older than
- * syncIntervalMs + 250 ms means no flush happened for that long, which is the failure this looks for.
+ * is that old) and then takes the fdatasync's own time (up to 10 ms more in the layer), plus the event-loop delay of
+ * the timer and the scheduling delay of the flushing thread on a loaded 2-core machine (other suites run beside this
+ * one: a put lost 302 ms before the power loss was seen with a 250 ms margin at load average 7). A lost put older than
+ * syncIntervalMs + 450 ms means no flush happened for that long: the failure this looks for (e.g. a synchronous
+ * consumer that blocked in a 2 s get() without flushing its last TAKE). The oldest excused loss is printed.
  */
-const MARGIN_MS = 250;
+const MARGIN_MS = 450;
 const WINDOW_NS = BigInt((SYNC_MS + MARGIN_MS) * 1e6);
 const WORKER = workerPath('powerloss-worker.mjs');
 const { dir, cleanup } = tempDir('pq-torture-powerloss-');
-afterAll(() => cleanup());
+afterAll(() => {
+  if (process.env.TORTURE_PL_KEEP) console.log(`[torture] powerloss: folders kept in ${dir}`);
+  else cleanup();
+});
 
 interface ProdRec {
   log: string;
@@ -70,7 +76,7 @@ function analyze(rounds: Round[], drained: unknown[]): { stats: Record<string, n
     deliveries.get(k)!.push(r);
   };
   let allowance = 0;
-  const inWindow = (ts: bigint, r: number): boolean => ts > rounds[r]!.crashT - WINDOW_NS;
+  const inWindow = (ts: bigint, r: number, dur = 'normal'): boolean => dur === 'off' || ts > rounds[r]!.crashT - WINDOW_NS;
   rounds.forEach((round, r) => {
     for (const p of round.producers) {
       for (const line of readLines(p.log) as string[]) {
@@ -102,12 +108,12 @@ function analyze(rounds: Round[], drained: unknown[]): { stats: Record<string, n
       if (c.auto && batch) allowance += Math.max(0, batch.max - batch.got);
       for (const k of order) {
         const m = mine.get(k)!;
-        const normal = c.dur === 'normal';
+        const normal = c.dur !== 'full'; // 'off' promises nothing: treated as an infinite window below
         const ago = (t: bigint): string => `${c.cls}, ${Number(round.crashT - t) / 1e6} ms before the power loss`;
         // A receipt excuses one later delivery of the same item when the removal it stands for was allowed to be undone.
         if (!c.auto && m.done === undefined) add(k, { excused: true, why: 'taken, not done (at-least-once)' });
-        else if (!c.auto) add(k, { excused: normal && inWindow(m.done!, r), why: `taskDone() returned (${c.dur}, ${ago(m.done!)})` });
-        else add(k, { excused: normal && inWindow(m.ts, r), why: `get() returned, autoCommit (${c.dur}, ${ago(m.ts)})` });
+        else if (!c.auto) add(k, { excused: normal && inWindow(m.done!, r, c.dur), why: `taskDone() returned (${c.dur}, ${ago(m.done!)})` });
+        else add(k, { excused: normal && inWindow(m.ts, r, c.dur), why: `get() returned, autoCommit (${c.dur}, ${ago(m.ts)})` });
       }
     }
   });
@@ -129,10 +135,12 @@ function analyze(rounds: Round[], drained: unknown[]): { stats: Record<string, n
     }
   }
   let lostNormal = 0;
+  let oldestExcusedMs = 0;
   const lost: string[] = [];
   for (const [k, p] of puts) {
     if (deliveries.has(k)) continue;
-    if (p.dur === 'normal' && inWindow(p.ts, p.round)) lostNormal++;
+    if (p.dur === 'normal' && inWindow(p.ts, p.round)) oldestExcusedMs = Math.max(oldestExcusedMs, Number(rounds[p.round]!.crashT - p.ts) / 1e6);
+    if (p.dur !== 'full' && inWindow(p.ts, p.round, p.dur)) lostNormal++;
     else lost.push(`${k} (${p.dur}, returned ${Number(rounds[p.round]!.crashT - p.ts) / 1e6} ms before the power loss)`);
   }
   if (lost.length > allowance) {
@@ -146,6 +154,7 @@ function analyze(rounds: Round[], drained: unknown[]): { stats: Record<string, n
     repeats,
     repeatsExcused,
     lostInWindowNormal: lostNormal,
+    oldestLostNormalMs: Math.round(oldestExcusedMs),
     lostOther: lost.length,
     inFlightAllowance: allowance,
   };
@@ -189,14 +198,14 @@ describe('power loss: file queue', () => {
         const evDir = join(base, `ev-${r}`);
         const folderIsNew = !existsSync(loc);
         recordBase(loc, evDir);
-        const durMode = rng.pick(['full', 'normal', 'mixed']);
+        const durMode = rng.pick(['full', 'normal', 'mixed', 'mixed-off']);
         const round: Round = { crashT: 0n, producers: [], consumers: [] };
         const kids: Child[] = [];
         const nProd = rng.int(1, 2);
         const nCons = rng.int(1, 2);
         for (let i = 0; i < nProd + nCons; i++) {
           const cls = rng.pick(FILE_CLASSES) as QueueClass;
-          const dur = durMode === 'mixed' ? rng.pick(['full', 'normal']) : durMode;
+          const dur = durMode === 'mixed' ? rng.pick(['full', 'normal']) : durMode === 'mixed-off' ? rng.pick(['full', 'normal', 'off']) : durMode;
           const log = join(base, `r${r}-${i}.log`);
           const options: Record<string, unknown> = { durability: dur, syncIntervalMs: SYNC_MS, segmentBytes: sc.segmentBytes, order: sc.order, unique: sc.unique };
           const job: Record<string, unknown> = { cls: cls.name, location: loc, log, evDir, seed: rng.int(0, 2 ** 31), options, pauseMs: rng.pick([0, 5, 20]), asyncDelayMs: rng.pick([0, 10]) };
@@ -238,6 +247,7 @@ describe('power loss: file queue', () => {
         });
         // Other variants: open, drain, check against everything so far.
         for (const b of builds.slice(1)) {
+          if (process.env.TORTURE_PL_KEEP) cpSync(b.out, `${b.out}-before-open`, { recursive: true });
           try {
             const drained = await drainFolder(rng.pick(FILE_CLASSES), b.out, sc);
             const res = analyze(rounds, drained);
