@@ -82,21 +82,30 @@ const isCreating = (flags) =>
   typeof flags === 'number' ? (flags & fs.constants.O_CREAT) !== 0 : typeof flags === 'string' && /[wa]/.test(flags);
 
 const WORKER_SRC = `
-const { parentPort, workerData } = require('node:worker_threads');
+const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const logFd = fs.openSync(workerData.log, 'a');
-parentPort.on('message', (m) => {
-  let err = null;
-  try {
-    // Slower storage than this machine's: a flush in flight for longer widens the window in which a caller that did
-    // not wait for it (a bug) would be caught.
-    if (workerData.delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.random() * workerData.delayMs);
-    fs.fdatasyncSync(m.fd);
-    fs.writeSync(logFd, JSON.stringify({ e: 'fsync', ts: m.ts, ino: m.ino, snap: m.snap, async: true }) + '\\n');
-  } catch (e) {
-    err = { code: e.code, message: e.message };
+parentPort.on('message', (first) => {
+  // Every request queued meanwhile is served by the same fdatasync (its copy was taken before this call), as
+  // concurrent flushes on the thread pool would be: one slow fdatasync must not make the queue of flushes lag behind.
+  const batch = [first];
+  for (let m; (m = receiveMessageOnPort(parentPort)); ) batch.push(m.message);
+  // Slower storage than this machine's: a flush in flight for longer widens the window in which a caller that did
+  // not wait for it (a bug) would be caught.
+  if (workerData.delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.random() * workerData.delayMs);
+  const errs = new Map();
+  for (const fd of new Set(batch.map((m) => m.fd))) {
+    try {
+      fs.fdatasyncSync(fd);
+    } catch (e) {
+      errs.set(fd, { code: e.code, message: e.message });
+    }
   }
-  parentPort.postMessage({ id: m.id, err });
+  for (const m of batch) {
+    const err = errs.get(m.fd) ?? null;
+    if (!err) fs.writeSync(logFd, JSON.stringify({ e: 'fsync', ts: m.ts, ino: m.ino, snap: m.snap, async: true }) + '\\n');
+    parentPort.postMessage({ id: m.id, err });
+  }
 });
 `;
 
