@@ -35,9 +35,9 @@ const SYNC_MS = 50;
  * the next flush, which starts at most syncIntervalMs later (the interval timer, or the next write once the last flush
  * is that old) and then takes the fdatasync's own time (up to 10 ms more in the layer), plus the event-loop delay of
  * the timer and the scheduling delay of the flushing thread on a loaded 2-core machine (other suites run beside this
- * one, load average 7-8). The oldest excused losses seen are under 100 ms; the margin is wide on purpose. A lost put older than
- * syncIntervalMs + 450 ms means no flush happened for that long: the failure this looks for (e.g. a synchronous
- * consumer that blocked in a 2 s get() without flushing its last TAKE). The oldest excused loss is printed.
+ * one, load average 7-8). The oldest excused losses seen are under 100 ms; the margin is wide on purpose. A lost put
+ * older than syncIntervalMs + 450 ms means no flush happened for that long: the failure this looks for (e.g. a
+ * synchronous consumer that blocked in a 2 s get() without flushing its last TAKE). The oldest excused loss is printed.
  */
 const MARGIN_MS = 450;
 const WINDOW_NS = BigInt((SYNC_MS + MARGIN_MS) * 1e6);
