@@ -294,6 +294,7 @@ export class Store {
   private lastFlush = 0;
   private flushing = false;
   private bytesSinceCkpt = 0;
+  private parentSynced = false;
   private changedSinceCkpt = false;
 
   private constructor(
@@ -866,9 +867,10 @@ export class Store {
 
   /**
    * Makes the log as it stands durable before this process appends to it (a segment it did not start) or starts the
-   * next segment: every segment up to the current one, then the folder. Another process may have written, started or
-   * deleted segments without syncing them (`durability: 'off'`, or killed before its flush); the STATE records and the
-   * records to come depend on all of it, and a power loss must not keep the new records but lose what they build on.
+   * next segment: every segment up to the current one, then the folder (and, once per process, its parent). Another
+   * process may have written, started or deleted segments without syncing them (`durability: 'off'`, or killed before
+   * its flush); the STATE records and the records to come depend on all of it, and a power loss must not keep the new
+   * records but lose what they build on.
    */
   private syncLog(): void {
     for (const s of this.listSegs()) {
@@ -888,6 +890,11 @@ export class Store {
       }
     }
     this.syncDir();
+    if (!this.parentSynced) {
+      // The queue folder's own name, once per process (its creator may not have synced it: 'off', or killed).
+      this.syncDir(dirname(this.dir));
+      this.parentSynced = true;
+    }
   }
 
   /** Starts the next segment with a STATE record of the current state. */
@@ -929,7 +936,10 @@ export class Store {
     }
     if (this.ctx.durability === 'full') this.syncDir();
     // The first segment of a new queue: the queue folder's own name must survive a power loss too.
-    if (n === 1 && durable) this.syncDir(dirname(this.dir));
+    if (n === 1 && durable && !this.parentSynced) {
+      this.syncDir(dirname(this.dir));
+      this.parentSynced = true;
+    }
     const old = this.curSeg;
     this.wfd?.retire();
     this.wfd = new SegFd(fd);
