@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The long torture run, by hand: `npm run soak -- --minutes N [--seed S] [--rounds R] [--load-ms MS] [--trials T]`.
-// Repeats the kill -9 rounds, the load test and the hostile-bytes trials of test/torture/ (over every class in
-// test/helpers/classes.js ALL_CLASSES, so new backends join by themselves) with a fresh seed per iteration until N
+// Repeats the kill -9 rounds, the power-loss rounds (file backend; --rounds per scenario), the load test and the
+// hostile-bytes trials of test/torture/ (over every class in test/helpers/classes.js ALL_CLASSES, so new backends join
+// by themselves) with a fresh seed per iteration until N
 // minutes have passed, then prints a summary. A failing iteration prints its seed: replay it with
 // `TORTURE_SEED=<seed> npx vitest run test/torture/<file>`. Exit code 1 if any iteration failed.
 import { spawnSync } from 'node:child_process';
@@ -28,11 +29,11 @@ const trials = arg('trials', 40);
 let seed = arg('seed', Math.floor(Math.random() * 2 ** 32));
 
 const vitest = createRequire(import.meta.url).resolve('vitest/vitest.mjs');
-const files = ['test/torture/kill.test.ts', 'test/torture/load.test.ts', 'test/torture/hostile.test.ts'];
+const files = ['test/torture/kill.test.ts', 'test/torture/powerloss.test.ts', 'test/torture/load.test.ts', 'test/torture/hostile.test.ts'];
 const dir = mkdtempSync(join(tmpdir(), 'pq-soak-'));
 const end = Date.now() + minutes * 60_000;
 const t0 = Date.now();
-const totals = { iterations: 0, failed: [], kill: {}, load: {}, hostile: {} };
+const totals = { iterations: 0, failed: [], kill: {}, powerloss: {}, load: {}, hostile: {} };
 const add = (into, entry) => {
   for (const [k, v] of Object.entries(entry)) if (typeof v === 'number' && k !== 'seed') into[k] = (into[k] ?? 0) + v;
 };
@@ -49,6 +50,7 @@ do {
       TORTURE_SEED: String(seed),
       TORTURE_SUMMARY: summary,
       TORTURE_ROUNDS: String(rounds),
+      TORTURE_PL_ROUNDS: String(rounds),
       TORTURE_LOAD_MS: String(loadMs),
       TORTURE_HOSTILE_TRIALS: String(trials),
     },
@@ -82,6 +84,7 @@ console.log('\nsoak summary');
 console.log(`  ${totals.iterations} iteration(s) in ${((Date.now() - t0) / 60_000).toFixed(1)} min; failed seeds: ${totals.failed.length ? totals.failed.join(', ') : 'none'}`);
 const show = (name, t, keys) => console.log(`  ${name}: ${keys.map((k) => `${k} ${t[k] ?? 0}`).join(', ')}`);
 show('kill -9', totals.kill, ['children', 'putsReturned', 'deliveredKeys', 'repeats', 'repeatsExcused', 'lostInFlight', 'inFlightAllowance', 'violations']);
+show('power loss', totals.powerloss, ['rounds', 'putsReturned', 'delivered', 'repeats', 'repeatsExcused', 'lostInWindowNormal', 'lostOther', 'inFlightAllowance', 'violations']);
 show('load', totals.load, ['putsReturned', 'deliveredKeys', 'repeats', 'violations']);
 show('hostile', totals.hostile, ['trials', 'recovered']);
 process.exitCode = totals.failed.length ? 1 : 0;

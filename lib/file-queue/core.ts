@@ -348,6 +348,7 @@ export class FileCore<T> implements QueueCore<T, T> {
 
   /** The caller is about to wait: never wait holding the folder lock (a sleeping thread cannot give it up). */
   private wait(): Retry {
+    if (this.ctx.flavour === 'sync') this.store.flushBeforeWait(); // its flush timer cannot run while it sleeps
     this.store.releaseLock();
     return RETRY;
   }

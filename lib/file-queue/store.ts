@@ -18,7 +18,7 @@ import {
   readSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { argValueError, QueueCorruptError, QueueError, QueueLockedError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
@@ -308,6 +308,7 @@ export class Store {
   private lastFlush = 0;
   private flushing = false;
   private bytesSinceCkpt = 0;
+  private parentSynced = false;
   private changedSinceCkpt = false;
 
   private constructor(
@@ -522,6 +523,14 @@ export class Store {
     });
   }
 
+  /**
+   * `durability: 'normal'`, before this thread blocks in a wait (a synchronous get/put/lock wait): starts the flush
+   * that the interval timer cannot run while the event loop is blocked (fdatasync runs on the thread pool meanwhile).
+   */
+  flushBeforeWait(): void {
+    if (this.dirty && this.ctx?.durability === 'normal') this.flushAsync().catch(() => undefined);
+  }
+
   /** Background flush for `durability: 'normal'` (called by an unref'd timer). */
   backgroundFlush(): void {
     if (!this.dirty || this.flushing) return;
@@ -641,6 +650,7 @@ export class Store {
       if (this.ctx.flavour === 'async') throw new LockBusyError(`queue folder ${this.dir} is locked by another process`);
       const left = deadline - performance.now();
       if (left <= 0) throw new QueueLockedError(`queue folder ${this.dir} stayed locked by another process for ${this.ctx.lockTimeout} ms`);
+      if (pause === 1) this.flushBeforeWait();
       sleepSync(Math.min(pause, left));
       pause = Math.min(pause * 2, 4);
     }
@@ -879,7 +889,40 @@ export class Store {
       throw ioError(`cannot open queue segment ${join(this.dir, segName(this.curSeg))}`, err);
     }
     this.wseg = this.curSeg;
+    if (this.ctx.durability !== 'off') this.syncLog();
     return this.wfd;
+  }
+
+  /**
+   * Makes the log as it stands durable before this process appends to it (a segment it did not start) or starts the
+   * next segment: every segment up to the current one, then the folder (and, once per process, its parent). Another
+   * process may have written, started or deleted segments without syncing them (`durability: 'off'`, or killed before
+   * its flush); the STATE records and the records to come depend on all of it, and a power loss must not keep the new
+   * records but lose what they build on.
+   */
+  private syncLog(): void {
+    for (const s of this.listSegs()) {
+      if (s > this.curSeg) break;
+      let fd: number;
+      try {
+        fd = io.openSync(join(this.dir, segName(s)), 'r');
+      } catch {
+        continue; // deleted meanwhile
+      }
+      try {
+        io.fdatasyncSync(fd);
+      } catch (err) {
+        throw ioError(`cannot flush queue segment ${join(this.dir, segName(s))}`, err);
+      } finally {
+        io.closeSync(fd);
+      }
+    }
+    this.syncDir();
+    if (!this.parentSynced) {
+      // The queue folder's own name, once per process (its creator may not have synced it: 'off', or killed).
+      this.syncDir(dirname(this.dir));
+      this.parentSynced = true;
+    }
   }
 
   /** Starts the next segment with a STATE record of the current state. */
@@ -889,6 +932,7 @@ export class Store {
     const prevEnd = this.curOff;
     const durable = this.ctx.durability !== 'off';
     if (this.wfd && durable && this.curSeg > 0) this.flushSync();
+    if (durable && this.curSeg > 0) this.syncLog();
     const nonce = randomBytes(4).readUInt32LE(0);
     const header = encodeSegHeader({ version: FORMAT_VERSION, order: this.order === 'filo' ? 1 : 0, unique: this.unique, seg: n, nonce });
     const stateRec = encodeState(prevEnd, this.st);
@@ -919,6 +963,11 @@ export class Store {
       throw ioError(`cannot write queue segment ${path}`, err);
     }
     if (this.ctx.durability === 'full') this.syncDir();
+    // The first segment of a new queue: the queue folder's own name must survive a power loss too.
+    if (n === 1 && durable && !this.parentSynced) {
+      this.syncDir(dirname(this.dir));
+      this.parentSynced = true;
+    }
     const old = this.curSeg;
     this.wfd?.retire();
     this.wfd = new SegFd(fd);
@@ -938,9 +987,9 @@ export class Store {
     this.checkpoint();
   }
 
-  private syncDir(): void {
+  private syncDir(dir = this.dir): void {
     try {
-      const fd = io.openSync(this.dir, 'r');
+      const fd = io.openSync(dir, 'r');
       try {
         io.fsyncSync(fd);
       } finally {
@@ -1035,6 +1084,10 @@ export class Store {
     const tmp = join(this.dir, `checkpoint.${process.pid}.${threadId}.tmp`);
     const durable = this.ctx.durability !== 'off';
     try {
+      // The folder fsync below also makes earlier segment deletions durable: the records that emptied those segments
+      // (in the current segment, possibly not flushed yet with 'normal') must be on disk first, or a power loss
+      // leaves a state whose items live in a deleted segment.
+      if (durable) io.fdatasyncSync(this.writer().fd);
       const fd = io.openSync(tmp, 'w');
       try {
         let done = 0;
@@ -1475,6 +1528,12 @@ export class Store {
       if (res.k === 'corrupt') {
         this.readers.get(this.curSeg)?.trim(this.curOff);
         if (!locked) break;
+        if (!this.segExists(this.curSeg + 1) && this.scanValid(this.curSeg, this.curOff) === undefined) {
+          // The end of the log with nothing valid after it: after a power loss the unsynced tail of the last segment
+          // can hold zeros or stale bytes (blocks the file system allocated but never wrote). A torn tail, dropped.
+          this.torn = true;
+          break;
+        }
         if (!this.ctx.skipCorrupt) {
           throw new QueueCorruptError(`corrupt record in ${join(this.dir, segName(this.curSeg))} at byte ${this.curOff} (${res.why})`);
         }
