@@ -1483,7 +1483,10 @@ export class Store {
           continue;
         }
         if (g.k === 'incomplete') res = { k: 'torn' };
-        else {
+        else if (locked && !this.segExists(this.curSeg + 1) && this.scanValid(this.curSeg, g.off) === undefined) {
+          // Damage with nothing valid after it at the end of the log: an unsynced tail after a power loss (see below).
+          res = { k: 'torn' };
+        } else {
           // A damaged record inside the write.
           if (!locked) {
             this.readers.get(this.curSeg)?.trim(this.curOff);
