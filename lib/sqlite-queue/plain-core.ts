@@ -109,7 +109,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       rows = rows.filter((r) => this.intact(r)); // skipCorrupt: damaged rows are deleted, counted, and we go on
     } while (rows.length === 0);
     if (rows.length > 1) rows.sort(this.cmp);
-    const items = rows.map((r) => this.decodeRow(r));
+    const items = rows.map((r) => this.decodeIntact(r));
     if (!this.opts.autoCommit) {
       for (const r of rows) this.s.hold!.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null, r.pq_crc);
     } else if (!this.flagged) {
@@ -159,7 +159,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       let item: T;
       try {
         if (!this.intact(row)) continue; // skipCorrupt: the damaged row is gone and counted
-        item = this.decodeRow(row);
+        item = this.decodeIntact(row);
       } catch (err) {
         this.guard('get failed', () => this.s.putBack!.run(row));
         throw err;
