@@ -221,7 +221,9 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       const lease = this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
       let row: Row | undefined;
       try {
-        row = this.s.takeNext!.get(this.owner, lease, now) as Row | undefined;
+        // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
+        // checkpoint only from a step that reports done; with get() the WAL would grow until limitWal truncates it.
+        row = (this.s.takeNext!.all(this.owner, lease, now) as Row[])[0];
       } catch (err) {
         throw translateError(err, 'get failed');
       }

@@ -151,7 +151,9 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     for (;;) {
       let row: Row | undefined;
       try {
-        row = this.s.takeOne!.get() as Row | undefined;
+        // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
+        // checkpoint only from a step that reports done; with get() the WAL would grow until limitWal truncates it.
+        row = (this.s.takeOne!.all() as Row[])[0];
       } catch (err) {
         throw translateError(err, 'get failed');
       }
