@@ -114,7 +114,10 @@ export async function concurrency(q, { n, size, capMs, width = 64 }) {
   }
   const one = p.end(done, n);
   // The concurrent side does at least as many puts (it is the fast one), in whole windows.
-  const n64 = Math.max(width, Math.ceil(Math.max(n, done) / width) * width);
+  // At least 64 windows (4096 puts): SQLite checkpoints its WAL every 1000 pages, and a phase of a few
+  // windows would include one checkpoint (two fsyncs, ~1000 pages copied) or none depending on where
+  // the single-producer phase left the WAL.
+  const n64 = Math.max(width * 64, Math.ceil(Math.max(n, done) / width) * width);
   p = new Phase(capMs);
   let done64 = 0;
   while (done64 < n64) {
