@@ -1,5 +1,6 @@
 /** SQLite-specific behaviour beyond the contract suite: row checksums. */
 import Database from 'better-sqlite3';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as lib from '../dist/esm/index.js';
@@ -67,3 +68,92 @@ for (const cls of SQLITE_CLASSES) {
     });
   });
 }
+
+const until = async (t: number): Promise<void> => {
+  // A lease runs out with time alone: there is no event to wait for.
+  while (Date.now() < t) await new Promise((r) => setTimeout(r, Math.max(1, t - Date.now())));
+};
+
+describe('sqlite ack queues: how a get chooses and what an ack writes', () => {
+  for (const cls of SQLITE_CLASSES.filter((c) => c.ack)) {
+    it(`${cls.name}: messages whose lease ran out come back in queue order among the ready ones (fifo and filo)`, async () => {
+      for (const order of ['fifo', 'filo'] as const) {
+        const q = await cls.open(join(dir, `${order}.db`), { visibilityTimeout: 40, order });
+        await q.putMany([1, 2, 3, 4]);
+        const a = await q.get();
+        const b = await q.get();
+        const leaseEnd = Date.now() + 40;
+        expect([a.data, b.data]).toEqual(order === 'fifo' ? [1, 2] : [4, 3]);
+        expect([await q.readyCount(), await q.unackCount()]).toEqual([2, 2]);
+        await until(leaseEnd + 5);
+        const got = [];
+        for (let i = 0; i < 4; i++) {
+          const m = await q.get({ block: false });
+          got.push([m.data, m.attempts]);
+          await q.ack(m);
+        }
+        expect(got).toEqual(order === 'fifo' ? [[1, 2], [2, 2], [3, 1], [4, 1]] : [[4, 2], [3, 2], [2, 1], [1, 1]]);
+        expect([await q.readyCount(), await q.unackCount(), await q.ackedCount()]).toEqual([0, 0, 4]);
+        await q.close();
+      }
+    });
+
+    it(`${cls.name}: a message the serializer cannot read is made ready again, its delivery not counted`, async () => {
+      let fail = true;
+      const serializer = {
+        encode: (v: string) => Buffer.from(v),
+        decode: (b: Uint8Array) => {
+          if (fail) throw new Error('decoder boom');
+          return Buffer.from(b).toString();
+        },
+      };
+      const q = await cls.open(join(dir, 'q.db'), { serializer });
+      await q.put('x');
+      for (let i = 0; i < 3; i++) expect((await caught(() => q.get({ block: false }))).code).toBe('ERR_QUEUE_SERIALIZATION');
+      expect([await q.readyCount(), await q.unackCount()]).toEqual([1, 0]);
+      fail = false;
+      expect(await q.get({ block: false })).toEqual({ id: 1, data: 'x', attempts: 1 });
+      await q.close();
+    });
+
+    it(`${cls.name}: opening drops the (status, _id) index of earlier versions; acked and failed rows are counted and cleared without it`, async () => {
+      const file = join(dir, 'q.db');
+      const raw = new Database(file);
+      raw.exec('CREATE TABLE ack_queue_default (_id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB, timestamp FLOAT, status INTEGER)');
+      raw.exec('CREATE INDEX pq_idx_ack_queue_default ON ack_queue_default (status, _id)');
+      const indexes = (): string[] =>
+        (raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ack_queue_default' ORDER BY name").pluck().all() as string[]);
+      const q = await cls.open(file);
+      expect(indexes()).toEqual(['pq_lease_ack_queue_default', 'pq_ready_ack_queue_default']);
+      await q.putMany(['a', 'b', 'c', 'd']);
+      await q.ack(await q.get());
+      await q.ackFailed(await q.get());
+      await q.ack(await q.get());
+      expect([await q.readyCount(), await q.unackCount(), await q.ackedCount(), await q.ackFailedCount()]).toEqual([1, 0, 2, 1]);
+      expect(await q.clearAcked({ includeFailed: true })).toBe(3);
+      expect((await q.items()).map((i: { data: string; status: string }) => [i.data, i.status])).toEqual([['d', 'ready']]);
+      raw.close();
+      await q.close();
+    });
+  }
+});
+
+describe('sqlite: a run of gets lets SQLite checkpoint its WAL', () => {
+  for (const cls of SQLITE_CLASSES) {
+    it(`${cls.name}: the WAL stays near SQLite's 1000-page checkpoint size through 3000 gets`, async () => {
+      const file = join(dir, 'q.db');
+      const q = await cls.open(file, { durability: 'normal' });
+      for (let i = 0; i < 30; i++) await q.putMany(Array.from({ length: 100 }, (_, k) => ({ i: i * 100 + k })));
+      let most = 0;
+      for (let i = 0; i < 3000; i++) {
+        const m = await q.get({ block: false });
+        if (cls.ack) await q.ack(m);
+        if (i % 50 === 0) most = Math.max(most, statSync(`${file}-wal`).size);
+      }
+      // 1000 pages of 4 KiB plus the frames of the commit that crossed it; without the checkpoint the WAL reached the
+      // library's own 8 MiB truncation limit.
+      expect(most).toBeLessThan(6 * 1024 * 1024);
+      await q.close();
+    });
+  }
+});

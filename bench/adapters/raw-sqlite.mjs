@@ -28,17 +28,22 @@ function open(dir, durability) {
     for (const it of items) ins.run(Buffer.from(JSON.stringify(it)), Date.now() / 1000);
   });
   const decode = (buf) => JSON.parse(buf.toString('utf8'));
+  // all(), not get(): better-sqlite3's get() resets a DELETE ... RETURNING statement before SQLite
+  // reports it done, and SQLite runs its automatic checkpoint only from a step that reports done, so
+  // a run of get()s never checkpoints and the WAL grows by a frame per item without bound (measured
+  // at N=100k: 484 MiB), skipping the checkpoint work every real queue does.
+  const take = () => del.all()[0];
   return {
     sync: true,
     put(item) {
       ins.run(Buffer.from(JSON.stringify(item)), Date.now() / 1000);
     },
     get() {
-      const row = del.get();
+      const row = take();
       return row ? decode(row.data) : undefined;
     },
     tryGet(waitMs) {
-      const row = del.get();
+      const row = take();
       if (row) return decode(row.data);
       if (waitMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(waitMs, 1));
       return undefined;

@@ -55,7 +55,9 @@ export class GroupCommit<E, R> {
       if (!this.running) this.start();
     };
     if (this.deferToImmediate) setImmediate(go);
-    else queueMicrotask(go);
+    // A plain Promise job, not queueMicrotask(): Node's queueMicrotask wraps every callback in a new AsyncResource
+    // and a bound function, once per put of a Promise class.
+    else void resolved.then(go);
   }
 
   /**
@@ -105,6 +107,8 @@ export class GroupCommit<E, R> {
     }
   }
 }
+
+const resolved = Promise.resolve();
 
 function isThenable<X>(v: X | Promise<X>): v is Promise<X> {
   return typeof (v as { then?: unknown })?.then === 'function';

@@ -276,6 +276,23 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /**
+   * Runs one core call now, after checking that the queue is open, and hands its result back as a settled Promise
+   * when the core answered synchronously (no async function, no extra ticks: the hot path of `get()` and `ack()`).
+   * A closed queue or a thrown error is a rejection; a passing lock conflict is retried as in
+   * {@link AsyncQueueShell.io}.
+   * @internal
+   */
+  protected call<R>(fn: () => R | Promise<R>): Promise<R> {
+    try {
+      this.checkOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const r = this.ioSyncFirst(fn);
+    return isThenable(r) ? r : Promise.resolve(r);
+  }
+
+  /**
    * Like {@link AsyncQueueShell.io}, but a result the core produces synchronously comes back as it is (no Promise,
    * no tick): the group commit's hot path. A passing lock conflict is retried the same way, asynchronously.
    * @internal
@@ -287,7 +304,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
     } catch (err) {
       return this.retry(fn, err);
     }
-    if (typeof (r as { then?: unknown })?.then === 'function') return (r as Promise<R>).then(undefined, (err: unknown) => this.retry(fn, err));
+    if (isThenable(r)) return r.then(undefined, (err: unknown) => this.retry(fn, err));
     return r;
   }
 
@@ -322,7 +339,10 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
       return Promise.reject(err); // as from an async function: bad input is a rejection, never a throw
     }
     const { entry, wait } = prepared;
-    return this.waits.run(() => this.group.submit(entry), { timeout: wait, onTimeout: fullError });
+    // The first attempt outside the waiting loop: a put that commits (the usual case) costs one Promise less.
+    return this.group
+      .submit(entry)
+      .then((r) => (r !== RETRY ? r : this.waits.run(() => this.group.submit(entry), { timeout: wait, onTimeout: fullError }, { value: r })));
   }
 
   /** Promise twin of {@link SyncQueueShell.putMany}. */
@@ -333,9 +353,18 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /** Promise twin of {@link SyncQueueShell.get}. */
-  async get(options?: GetOptions): Promise<G> {
-    const wait = this.prepareGet(options);
-    return this.waits.run(() => this.io(() => this.core.tryGet()), { timeout: wait, onTimeout: emptyError });
+  get(options?: GetOptions): Promise<G> {
+    let wait: number;
+    try {
+      wait = this.prepareGet(options);
+    } catch (err) {
+      return Promise.reject(err); // as from an async function: bad input is a rejection, never a throw
+    }
+    // The first attempt runs now; only a get that must wait (or retry a lock conflict) enters the waiting loop.
+    const attempt = (): G | Retry | Promise<G | Retry> => this.ioSyncFirst(() => this.core.tryGet());
+    const first = attempt();
+    if (first !== RETRY && !isThenable(first)) return Promise.resolve(first);
+    return this.waits.run(attempt, { timeout: wait, onTimeout: emptyError }, { value: first });
   }
 
   /** Promise twin of {@link SyncQueueShell.getMany}. */
@@ -424,6 +453,10 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
       }
     }
   }
+}
+
+function isThenable<X>(v: X | Promise<X>): v is Promise<X> {
+  return typeof (v as { then?: unknown })?.then === 'function';
 }
 
 export { RETRY, sleepSync };

@@ -108,10 +108,17 @@ export class AsyncWaits {
   /** @param signal - the queue's process-wide signal; a notify wakes every sleeper at once */
   constructor(private readonly signal: Signal) {}
 
-  /** Runs `attempt` until it returns something other than {@link RETRY}. */
-  async run<R>(attempt: () => R | Retry | Promise<R | Retry>, options: WaitOptions): Promise<R> {
-    const first = await attempt();
-    if (first !== RETRY) return first;
+  /**
+   * Runs `attempt` until it returns something other than {@link RETRY}.
+   * @param first - the result of a first attempt the caller already made (then `attempt` is not called at once)
+   */
+  async run<R>(
+    attempt: () => R | Retry | Promise<R | Retry>,
+    options: WaitOptions,
+    first?: { value: R | Retry | Promise<R | Retry> },
+  ): Promise<R> {
+    const r0 = await (first ? first.value : attempt());
+    if (r0 !== RETRY) return r0;
     const deadline = performance.now() + options.timeout;
     let poll = MIN_POLL_MS;
     for (;;) {

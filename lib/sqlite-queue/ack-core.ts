@@ -15,6 +15,7 @@ import { argTypeError, describe, QueueError, rangeError } from '../common/errors
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
+import { translateError } from './connection.js';
 import { SqliteCoreBase, type Flavour } from './core-base.js';
 import type { ResolvedSqliteOptions } from './options.js';
 
@@ -100,39 +101,53 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     super(file, opts, flavour, where);
     const q = this.quoted;
     this.desc = opts.order === 'filo';
-    const order = this.desc ? '_id DESC' : '_id ASC';
+    const dir = this.desc ? 'DESC' : 'ASC';
+    const order = `_id ${dir}`;
+    const first = this.desc ? 'MAX' : 'MIN';
     const held = `status = ${UNACK}`;
     const free = 'pq_owner = NULL, pq_lease = NULL';
     const s = (sql: string): Database.Statement => this.db.prepare(sql);
-    // Name the partial indexes (see schema.ts): without statistics the planner would pick (status, _id) and sort.
+    // Every query names the partial index it needs (see schema.ts): ready rows by _id, unacked rows by lease end.
+    // Without statistics the planner would otherwise scan the table.
     const ready = `${q} INDEXED BY \`pq_ready_${this.table}\``;
     const leased = `${q} INDEXED BY \`pq_lease_${this.table}\``;
+    const take = `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 `;
+    const cols = 'RETURNING _id, data, pq_attempts, pq_crc';
     this.s = this.guard('cannot prepare queue statements', () => ({
       insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, pq_crc, timestamp, status) VALUES (?, ?, ?, ${INITED})`),
       reviveUnique: s(`DELETE FROM ${q} WHERE data = ? AND status IN (${ACKED}, ${FAILED})`),
-      countReady: s(`SELECT COUNT(*) FROM ${q} WHERE status < ${UNACK}`).pluck(),
-      countReadyUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${q} WHERE status < ${UNACK} LIMIT ?)`).pluck(),
+      countReady: s(`SELECT COUNT(*) FROM ${ready} WHERE status < ${UNACK}`).pluck(),
+      countReadyUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${ready} WHERE status < ${UNACK} LIMIT ?)`).pluck(),
+      countUnack: s(`SELECT COUNT(*) FROM ${leased} WHERE ${held}`).pluck(),
+      // acked and failed rows have no index (keeping one costs every ack a page write): these count by a scan
       countStatus: s(`SELECT COUNT(*) FROM ${q} WHERE status = ?`).pluck(),
-      existsReady: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE status < ${UNACK})`).pluck(),
+      existsReady: s(`SELECT EXISTS (SELECT 1 FROM ${ready} WHERE status < ${UNACK})`).pluck(),
       peek: s(`SELECT _id, data, pq_crc FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?`),
       nextLease: s(`SELECT MIN(pq_lease) FROM ${leased} WHERE ${held}`).pluck(),
       leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${leased} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)`).pluck(),
       expire: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?`),
-      takeOne: s(
-        `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 ` +
-          `WHERE _id = (SELECT _id FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1) RETURNING _id, data, pq_attempts, pq_crc`,
+      takeOne: s(`${take}WHERE _id = (SELECT _id FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1) ${cols}`),
+      // One statement, its own transaction (a write statement takes the write lock before it reads): the next message
+      // among the ready ones and those whose lease ran out, as `expire` followed by `takeOne` would choose it.
+      // (Written with MIN/MAX aggregates: a compound SELECT with ORDER BY costs three temporary b-trees per get.)
+      takeNext: s(
+        `${take}WHERE _id = (SELECT ${first}(x) FROM (SELECT (SELECT _id FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1) AS x ` +
+          `UNION ALL SELECT ${first}(_id) FROM ${leased} WHERE ${held} AND pq_lease <= ?)) ${cols}`,
       ),
-      takeMany: s(
-        `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 ` +
-          `WHERE _id IN (SELECT _id FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?) RETURNING _id, data, pq_attempts, pq_crc`,
+      takeMany: s(`${take}WHERE _id IN (SELECT _id FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?) ${cols}`),
+      untake: s(
+        `UPDATE ${q} SET status = ${READY}, ${free}, pq_attempts = MAX(pq_attempts - 1, 0) WHERE _id = ? AND ${held} AND pq_owner = ?`,
       ),
-      ack: s(`UPDATE ${q} SET status = ${ACKED}, ${free} WHERE _id = ? AND status < ${ACKED}`),
+      // ack and ackFailed leave pq_owner and pq_lease as they were (they mean something only while status = 2): the
+      // row then keeps its size and SQLite rewrites it in place, which for an item with overflow pages writes one
+      // page instead of a new chain.
+      ack: s(`UPDATE ${q} SET status = ${ACKED} WHERE _id = ? AND status < ${ACKED}`),
       nack: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held}`),
-      fail: s(`UPDATE ${q} SET status = ${FAILED}, ${free} WHERE _id = ? AND status < ${ACKED}`),
-      holders: s(`SELECT DISTINCT pq_owner FROM ${q} WHERE ${held} AND pq_owner IS NOT NULL`).pluck(),
-      orphans: s(`SELECT COUNT(*) FROM ${q} WHERE ${held} AND pq_owner IS NULL`).pluck(),
-      releaseOwner: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner = ?`),
-      resumeOrphans: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner IS NULL`),
+      fail: s(`UPDATE ${q} SET status = ${FAILED} WHERE _id = ? AND status < ${ACKED}`),
+      holders: s(`SELECT DISTINCT pq_owner FROM ${leased} WHERE ${held} AND pq_owner IS NOT NULL`).pluck(),
+      orphans: s(`SELECT COUNT(*) FROM ${leased} WHERE ${held} AND pq_owner IS NULL`).pluck(),
+      releaseOwner: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner = ?`),
+      resumeOrphans: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner IS NULL`),
       update: s(`UPDATE OR IGNORE ${q} SET data = ?, pq_crc = ? WHERE _id = ?`),
       items: s(`SELECT _id, data, timestamp, status, pq_attempts, pq_crc FROM ${q} ORDER BY ${order}`),
     }));
@@ -172,13 +187,18 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     return rows.map((r) => this.toMessage(r));
   });
 
+  /** An intact row as a message (its checksum was checked by {@link intact}). */
   private toMessage(r: Row): AckMessage<T> {
-    return { id: r._id, data: this.decodeRow(r), attempts: r.pq_attempts };
+    return { id: r._id, data: this.decodeIntact(r), attempts: r.pq_attempts };
   }
 
   private takeRows(max: number): AckMessage<T>[] | Retry {
     this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
+    return this.takeInTransaction(max);
+  }
+
+  private takeInTransaction(max: number): AckMessage<T>[] | Retry {
     const got = this.txTake(max);
     if (!Array.isArray(got)) {
       this.noteIdle(got.version, got.wakeAt);
@@ -189,8 +209,50 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     return got;
   }
 
+  /**
+   * The fast get: one `UPDATE … RETURNING` statement, its own transaction (a write statement takes the write lock
+   * before it reads, so the message goes to this call only), choosing among the ready messages and those whose lease
+   * ran out. The row is checked and decoded after the commit; if that fails the message is made ready again (its
+   * delivery uncounted) before the error is thrown. Retry means "nothing found": the transaction path then notes the
+   * idle data version race-free.
+   */
+  private takeNext(): AckMessage<T> | Retry {
+    for (;;) {
+      const now = Date.now();
+      const lease = this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
+      let row: Row | undefined;
+      try {
+        // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
+        // checkpoint only from a step that reports done; with get() the WAL would grow until limitWal truncates it.
+        row = (this.s.takeNext!.all(this.owner, lease, now) as Row[])[0];
+      } catch (err) {
+        throw translateError(err, 'get failed');
+      }
+      if (!row) return RETRY;
+      this.wrote();
+      let msg: AckMessage<T>;
+      try {
+        if (!this.intact(row)) {
+          // skipCorrupt: the damaged message is marked failed (kept for inspection), counted, and we go on
+          this.guard('get failed', () => this.s.fail!.run(row._id));
+          continue;
+        }
+        msg = this.toMessage(row);
+      } catch (err) {
+        this.guard('get failed', () => this.s.untake!.run(row._id, this.owner));
+        throw err;
+      }
+      this.taken++;
+      return msg;
+    }
+  }
+
   tryGet(): AckMessage<T> | Retry {
-    const msgs = this.takeRows(1);
+    this.maybeSweep();
+    if (!this.mayHaveWork()) return RETRY;
+    const msg = this.takeNext();
+    if (msg !== RETRY) return msg;
+    const msgs = this.takeInTransaction(1);
     return msgs === RETRY ? RETRY : msgs[0]!;
   }
 
@@ -241,8 +303,8 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
 
   /** Rows with the given Python status value. */
   countStatus(status: 'unack' | 'acked' | 'failed'): number {
-    const value = status === 'unack' ? UNACK : status === 'acked' ? ACKED : FAILED;
-    return this.guard('count failed', () => this.s.countStatus!.get(value) as number);
+    if (status === 'unack') return this.guard('count failed', () => this.s.countUnack!.get() as number);
+    return this.guard('count failed', () => this.s.countStatus!.get(status === 'acked' ? ACKED : FAILED) as number);
   }
 
   clearAcked(options: unknown): number {

@@ -122,21 +122,18 @@ export class SqliteAckQueue<T = unknown> extends AsyncQueueShell<T, AckMessage<T
   }
 
   /** Promise twin of {@link SqliteAckQueueSync.ack}. */
-  async ack(idOrMessage: number | AckMessage<T>): Promise<boolean> {
-    this.checkOpen();
-    return this.io(() => this.ackCore.setStatus(idOrMessage, 'ack', 'ack'));
+  ack(idOrMessage: number | AckMessage<T>): Promise<boolean> {
+    return this.call(() => this.ackCore.setStatus(idOrMessage, 'ack', 'ack'));
   }
 
   /** Promise twin of {@link SqliteAckQueueSync.nack}. */
-  async nack(idOrMessage: number | AckMessage<T>): Promise<boolean> {
-    this.checkOpen();
-    return this.io(() => this.ackCore.setStatus(idOrMessage, 'nack', 'nack'));
+  nack(idOrMessage: number | AckMessage<T>): Promise<boolean> {
+    return this.call(() => this.ackCore.setStatus(idOrMessage, 'nack', 'nack'));
   }
 
   /** Promise twin of {@link SqliteAckQueueSync.ackFailed}. */
-  async ackFailed(idOrMessage: number | AckMessage<T>): Promise<boolean> {
-    this.checkOpen();
-    return this.io(() => this.ackCore.setStatus(idOrMessage, 'fail', 'ackFailed'));
+  ackFailed(idOrMessage: number | AckMessage<T>): Promise<boolean> {
+    return this.call(() => this.ackCore.setStatus(idOrMessage, 'fail', 'ackFailed'));
   }
 
   /** Promise twin of {@link SqliteAckQueueSync.readyCount}. */

@@ -279,7 +279,19 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   protected decodeRow(row: StoredRow): T {
     const why = this.damage(row);
     if (why !== undefined) throw new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} ${why}`);
-    return decodeItem(this.codec, row.data, `${this.table}#${row._id}`);
+    return this.decodeIntact(row);
+  }
+
+  /**
+   * Decodes a row whose checksum was already checked ({@link intact}); bytes the serializer cannot read are a
+   * SerializationError. (The error's label is built only when decoding fails.)
+   */
+  protected decodeIntact(row: StoredRow): T {
+    try {
+      return this.codec.decode(row.data);
+    } catch {
+      return decodeItem(this.codec, row.data, `${this.table}#${row._id}`);
+    }
   }
 
   /** The first intact row of `rows` decoded (peek with `skipCorrupt`), or undefined. */

@@ -109,7 +109,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       rows = rows.filter((r) => this.intact(r)); // skipCorrupt: damaged rows are deleted, counted, and we go on
     } while (rows.length === 0);
     if (rows.length > 1) rows.sort(this.cmp);
-    const items = rows.map((r) => this.decodeRow(r));
+    const items = rows.map((r) => this.decodeIntact(r));
     if (!this.opts.autoCommit) {
       for (const r of rows) this.s.hold!.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null, r.pq_crc);
     } else if (!this.flagged) {
@@ -151,7 +151,9 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     for (;;) {
       let row: Row | undefined;
       try {
-        row = this.s.takeOne!.get() as Row | undefined;
+        // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
+        // checkpoint only from a step that reports done; with get() the WAL would grow until limitWal truncates it.
+        row = (this.s.takeOne!.all() as Row[])[0];
       } catch (err) {
         throw translateError(err, 'get failed');
       }
@@ -159,7 +161,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       let item: T;
       try {
         if (!this.intact(row)) continue; // skipCorrupt: the damaged row is gone and counted
-        item = this.decodeRow(row);
+        item = this.decodeIntact(row);
       } catch (err) {
         this.guard('get failed', () => this.s.putBack!.run(row));
         throw err;

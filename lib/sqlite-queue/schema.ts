@@ -5,8 +5,9 @@
  * - every queue table gets `pq_crc INTEGER`: the CRC-32 of `data` for rows this library wrote (NULL for rows Python
  *   wrote), checked on every read so a damaged row is reported instead of returned;
  * - ack tables get `pq_owner TEXT` (who holds an unacked message), `pq_lease REAL` (ms since the epoch when the hold
- *   expires) and `pq_attempts INTEGER NOT NULL DEFAULT 0` (deliveries so far), an index on `(status, _id)` and two
- *   partial indexes: ready rows by `_id`, unacked rows by `pq_lease`;
+ *   expires) and `pq_attempts INTEGER NOT NULL DEFAULT 0` (deliveries so far), and two partial indexes: ready rows
+ *   by `_id`, unacked rows by `pq_lease` (`pq_owner` and `pq_lease` mean something only while `status` is 2: an ack
+ *   leaves them as they were);
  * - priority tables get an index on `(priority, _id)`;
  * - `pq_taken` holds items taken by `autoCommit: false` consumers until `taskDone()` (so Python consumers do not see
  *   them either); `pq_pending` records which instances have unfinished tasks, for `join()` across processes.
@@ -28,9 +29,12 @@ export function ensureSchema(db: Database.Database, table: string, o: ResolvedSq
     if (!cols.has('pq_owner')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_owner TEXT`);
     if (!cols.has('pq_lease')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_lease REAL`);
     if (!cols.has('pq_attempts')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_attempts INTEGER NOT NULL DEFAULT 0`);
-    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_idx_${table}\` ON ${q} (status, _id)`);
     // Partial indexes: the next ready message, and the unacked messages by lease end, in O(log n) whatever the
-    // number of acked or unacked rows (Python's own `WHERE status < 2 ORDER BY _id` uses the first one too).
+    // number of acked or unacked rows (Python's own `WHERE status < 2 ORDER BY _id` uses the first one too). Every
+    // query on ready or unacked rows uses one of them. Acked and failed rows are in neither, so that an ack writes
+    // as few pages as possible; counting or clearing them scans the table. Earlier versions also kept an index on
+    // (status, _id), which cost every put, get and ack one or two more page writes: it is dropped.
+    db.exec(`DROP INDEX IF EXISTS \`pq_idx_${table}\``);
     db.exec(`CREATE INDEX IF NOT EXISTS \`pq_ready_${table}\` ON ${q} (_id) WHERE status < 2`);
     db.exec(`CREATE INDEX IF NOT EXISTS \`pq_lease_${table}\` ON ${q} (pq_lease) WHERE status = 2`);
   } else if (o.order === 'priority') {
