@@ -64,6 +64,10 @@ const summarize = (row) => {
     row.med[m] = median(row.runs.map((r) => r[m]));
     row.spread[m] = spreadPct(row.runs.map((r) => r[m]));
   }
+  // Ack queues in (a): their get and their ack are timed apart (getAck = both together, for the peers).
+  for (const m of ['ack', 'getAck']) {
+    if (row.runs.length && row.runs.every((r) => Number.isFinite(r[m]))) row.med[m] = median(row.runs.map((r) => r[m]));
+  }
   row.nDone = median(row.runs.map((r) => r.n));
   row.capped = row.runs.some((r) => r.capped);
   return row;

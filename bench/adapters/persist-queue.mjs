@@ -81,6 +81,9 @@ export async function openSystem(sys, dir, extra = {}) {
       raw: q,
       put: (item) => q.put(item),
       get: async () => take(await q.get({ block: false })),
+      // Ack queues: get and ack timed apart in workload (a).
+      getOnly: sys.ack ? () => q.get({ block: false }) : undefined,
+      ackOnly: sys.ack ? (m) => q.ack(m) : undefined,
       async tryGet(waitMs) {
         try {
           return await take(await q.get({ block: true, timeout: waitMs }));
@@ -113,6 +116,8 @@ export async function openSystem(sys, dir, extra = {}) {
     raw: q,
     put: (item) => q.put(item),
     get: () => take(q.get({ block: false })),
+    getOnly: sys.ack ? () => q.get({ block: false }) : undefined,
+    ackOnly: sys.ack ? (m) => q.ack(m) : undefined,
     tryGet(waitMs) {
       try {
         return take(q.get({ block: true, timeout: waitMs }));

@@ -15,6 +15,7 @@ function checkGot(x, where) {
 }
 
 export async function putThenGet(q, { n, size, capMs }) {
+  if (q.getOnly && q.ackOnly) return putThenGetAck(q, { n, size, capMs });
   let p = new Phase(capMs);
   let done = 0;
   if (q.sync) {
@@ -45,6 +46,50 @@ export async function putThenGet(q, { n, size, capMs }) {
   }
   const get = p.end(got, n);
   return { put: put.rate, get: get.rate, n: Math.min(put.done, get.done), capped: put.capped || get.capped };
+}
+
+/**
+ * (a) for ack queues: the get phase takes messages (one commit each: the message becomes unacked), then an ack phase
+ * acks them (one commit each). `get` is the get alone (compared with the one-commit raw ceiling), `ack` the ack alone,
+ * `getAck` both together per item (compared with the peers, whose get also marks the job done).
+ */
+async function putThenGetAck(q, { n, size, capMs }) {
+  let p = new Phase(capMs);
+  let done = 0;
+  for (; done < n; done++) {
+    if (q.sync) q.put(makeItem(size, done));
+    else await q.put(makeItem(size, done));
+    if (done % CHECK === 0 && p.over()) { done++; break; }
+  }
+  const put = p.end(done, n);
+  const msgs = [];
+  p = new Phase(capMs);
+  if (q.sync) {
+    for (let got = 0; got < done; got++) {
+      const m = q.getOnly();
+      checkGot(m?.data, 'get');
+      msgs.push(m);
+      if (got % CHECK === 0 && p.over()) break;
+    }
+  } else {
+    for (let got = 0; got < done; got++) {
+      const m = await q.getOnly();
+      checkGot(m?.data, 'get');
+      msgs.push(m);
+      if (got % CHECK === 0 && p.over()) break;
+    }
+  }
+  const get = p.end(msgs.length, n);
+  const getMs = get.ms;
+  p = new Phase(capMs * 4);
+  let acked = 0;
+  for (; acked < msgs.length; acked++) {
+    if (q.sync) q.ackOnly(msgs[acked]);
+    else await q.ackOnly(msgs[acked]);
+  }
+  const ack = p.end(acked, n);
+  const getAck = msgs.length / ((getMs + ack.ms) / 1000);
+  return { put: put.rate, get: get.rate, ack: ack.rate, getAck, n: Math.min(put.done, msgs.length), capped: put.capped || get.capped };
 }
 
 export async function interleaved(q, { n, size, capMs }) {
