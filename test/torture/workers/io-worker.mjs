@@ -52,6 +52,46 @@ if (job.role === 'fill') {
   }
   closeSync(fd);
   process.stdout.write(JSON.stringify({ error, after, puts: n }) + '\n');
+} else if (job.role === 'fsync') {
+  // Run with LD_PRELOAD of the fsync shim (diskfull.test.ts): while the file job.flag exists, fsync/fdatasync fail
+  // with EIO. durability 'full' syncs before put/putMany/get return.
+  const { writeFileSync, unlinkSync } = await import('node:fs');
+  const rng = prng(job.seed ?? 1);
+  const q = await Cls.open(job.location, { durability: 'full' });
+  const returned = [];
+  const maybe = [];
+  for (let i = 0; i < 20; i++) {
+    const p = makePayload(`ok-${i}`, rng, 300);
+    await q.put(p);
+    returned.push(p.k);
+  }
+  writeFileSync(job.flag, '');
+  const failed = {};
+  for (const [name, call] of [
+    ['put', () => { const p = makePayload('bad-put', rng, 300); maybe.push(p.k); return q.put(p); }],
+    ['putMany', () => { const ps = [0, 1, 2].map((k) => makePayload(`bad-many-${k}`, rng, 300)); maybe.push(...ps.map((p) => p.k)); return q.putMany(ps); }],
+    ['get', () => q.get({ block: false })],
+  ]) {
+    try {
+      const r = await call();
+      failed[name] = { ok: true, value: name === 'get' ? checkPayload(isAck ? r.data : r) ?? 'not a payload' : null };
+    } catch (err) {
+      failed[name] = outcome(err);
+    }
+  }
+  unlinkSync(job.flag);
+  const after = {};
+  for (const [name, call] of [
+    ['put', async () => { const p = makePayload('after', rng, 300); await q.put(p); returned.push(p.k); }],
+    ['close', () => q.close()],
+  ]) {
+    try {
+      after[name] = { ok: true, value: (await call()) ?? null };
+    } catch (err) {
+      after[name] = outcome(err);
+    }
+  }
+  process.stdout.write(JSON.stringify({ failed, after, returned, maybe }) + '\n');
 } else if (job.role === 'calls') {
   const out = {};
   let q;
