@@ -14,6 +14,18 @@ function checkGot(x, where) {
   if (x === undefined || x === null) throw new Error(`${where}: queue returned ${x} while items were waiting`);
 }
 
+/** One producer, one put at a time (awaited), until n or the time cap. */
+async function putOneByOne(q, n, size, capMs) {
+  const p = new Phase(capMs);
+  let done = 0;
+  for (; done < n; done++) {
+    if (q.sync) q.put(makeItem(size, done));
+    else await q.put(makeItem(size, done));
+    if (done % CHECK === 0 && p.over()) { done++; break; }
+  }
+  return p.end(done, n);
+}
+
 export async function putThenGet(q, { n, size, capMs }) {
   if (q.getOnly && q.ackOnly) return putThenGetAck(q, { n, size, capMs });
   let p = new Phase(capMs);
@@ -54,16 +66,10 @@ export async function putThenGet(q, { n, size, capMs }) {
  * `getAck` both together per item (compared with the peers, whose get also marks the job done).
  */
 async function putThenGetAck(q, { n, size, capMs }) {
-  let p = new Phase(capMs);
-  let done = 0;
-  for (; done < n; done++) {
-    if (q.sync) q.put(makeItem(size, done));
-    else await q.put(makeItem(size, done));
-    if (done % CHECK === 0 && p.over()) { done++; break; }
-  }
-  const put = p.end(done, n);
+  const put = await putOneByOne(q, n, size, capMs);
+  const done = put.done;
   const msgs = [];
-  p = new Phase(capMs);
+  let p = new Phase(capMs);
   if (q.sync) {
     for (let got = 0; got < done; got++) {
       const m = q.getOnly();
@@ -150,20 +156,14 @@ export async function batched(q, { n, size, capMs }) {
  */
 export async function concurrency(q, { n, size, capMs, width = 64 }) {
   if (q.sync && !q.putMany) return { unsupported: 'sync class' };
-  let p = new Phase(capMs);
-  let done = 0;
-  for (; done < n; done++) {
-    if (q.sync) q.put(makeItem(size, done));
-    else await q.put(makeItem(size, done));
-    if (done % CHECK === 0 && p.over()) { done++; break; }
-  }
-  const one = p.end(done, n);
+  const one = await putOneByOne(q, n, size, capMs);
+  const done = one.done;
   // The concurrent side does at least as many puts (it is the fast one), in whole windows.
   // At least 64 windows (4096 puts): SQLite checkpoints its WAL every 1000 pages, and a phase of a few
   // windows would include one checkpoint (two fsyncs, ~1000 pages copied) or none depending on where
   // the single-producer phase left the WAL.
   const n64 = Math.max(width * 64, Math.ceil(Math.max(n, done) / width) * width);
-  p = new Phase(capMs);
+  const p = new Phase(capMs);
   let done64 = 0;
   while (done64 < n64) {
     if (q.sync) {
