@@ -74,7 +74,7 @@ const TOKEN_CHECK_MS = 20;
 /** How often a holder looks for a waiting process. */
 const WANT_CHECK_MS = 2;
 /** A holder keeps the lock at least this long before yielding to a waiter (avoids ping-pong). */
-const MIN_HOLD_MS = 5;
+const MIN_HOLD_MS = 20;
 /** After yielding, stay away this long so the waiter gets the lock. */
 const YIELD_MS = 8;
 /** Release a lock nobody used for this long (timer; needs a free event loop). */
