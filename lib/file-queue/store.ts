@@ -783,10 +783,7 @@ export class Store {
     // A fence not finished yet (its END not written) must not be forgotten: our token stays, so whoever takes the
     // lock next fences (waits, writes END) in our place; fenceDue stays, so do we if we come back first.
     const tokenGone = fenceOwed ? !this.lock.hasToken(this.token) : !this.lock.removeToken(this.token);
-    // Our token gone means we were fenced off: lock/ is the fencer's, even when it has our old inode number.
-    if (tokenGone && this.tokenMade) this.lock.forget();
-    else this.lock.unlock();
-    this.tokenMade = false;
+    this.dropLock(tokenGone);
   }
 
   /** The hold was taken over: forget it (the fencer removed our token); the next call acquires again. */
@@ -796,13 +793,20 @@ export class Store {
       this.idleTimer = undefined;
     }
     this.held = false;
-    // Whoever removed our token took the lock after ours was broken, so lock/ is not ours: never remove it, whatever
-    // its inode number (reused at once, it made fenced holders remove their fencer's lock, and two processes then
-    // fenced each other without end). With our token still there, give the lock back as usual.
-    if (this.tokenMade && !this.lock.hasToken(this.token)) this.lock.forget();
+    this.dropLock(!this.lock.hasToken(this.token));
+    for (const r of this.readers.values()) r.len = 0;
+  }
+
+  /**
+   * Lets proper-lockfile's lock go. Our token gone (`tokenGone`, for a hold we made a token for) means we were fenced
+   * off: whoever removed it took the lock after ours was broken, so lock/ is not ours and is never removed, whatever
+   * its inode number (reused at once, it made fenced holders remove their fencer's lock, and two processes then fenced
+   * each other without end). Otherwise the lock is given back as usual.
+   */
+  private dropLock(tokenGone: boolean): void {
+    if (tokenGone && this.tokenMade) this.lock.forget();
     else this.lock.unlock();
     this.tokenMade = false;
-    for (const r of this.readers.values()) r.len = 0;
   }
 
   /** Throws Fenced unless our token still exists. */
@@ -918,11 +922,14 @@ export class Store {
       }
     }
     this.syncDir();
-    if (!this.parentSynced) {
-      // The queue folder's own name, once per process (its creator may not have synced it: 'off', or killed).
-      this.syncDir(dirname(this.dir));
-      this.parentSynced = true;
-    }
+    this.syncParentOnce();
+  }
+
+  /** The queue folder's own name, once per process (its creator may not have synced it: 'off', or killed). */
+  private syncParentOnce(): void {
+    if (this.parentSynced) return;
+    this.syncDir(dirname(this.dir));
+    this.parentSynced = true;
   }
 
   /** Starts the next segment with a STATE record of the current state. */
@@ -964,10 +971,7 @@ export class Store {
     }
     if (this.ctx.durability === 'full') this.syncDir();
     // The first segment of a new queue: the queue folder's own name must survive a power loss too.
-    if (n === 1 && durable && !this.parentSynced) {
-      this.syncDir(dirname(this.dir));
-      this.parentSynced = true;
-    }
+    if (n === 1 && durable) this.syncParentOnce();
     const old = this.curSeg;
     this.wfd?.retire();
     this.wfd = new SegFd(fd);
