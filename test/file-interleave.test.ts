@@ -48,6 +48,23 @@ function child(q: string, opts: Record<string, unknown>, body: string): unknown 
 /** Child body: takes everything (non-blocking) into `out`, then closes. */
 const DRAIN = `const fq = lib.FileQueueSync.open(q, opts); out = []; for (;;) { try { out.push(fq.get({ block: false })); } catch (e) { if (e.code !== 'ERR_QUEUE_EMPTY') throw e; break; } } fq.close();`;
 
+/**
+ * Starts a child running the module source `src`, which stops itself (SIGSTOP) after writing `marker`; resolves once
+ * the child is stopped. `err()`/`out()` give what it printed so far, `exit` its exit code.
+ */
+async function startSelfStopper(src: string, marker: string) {
+  const a = spawn(process.execPath, ['--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  let out = '';
+  a.stderr.on('data', (d) => (err += String(d)));
+  a.stdout.on('data', (d) => (out += String(d)));
+  const exit = new Promise<number | null>((r) => a.on('exit', (c) => r(c)));
+  const procState = (): string => readFileSync(`/proc/${a.pid}/stat`, 'latin1').split(') ')[1]![0]!;
+  for (let i = 0; i < 1000 && !(existsSync(marker) && procState() === 'T'); i++) await sleep(5);
+  expect(procState()).toBe('T');
+  return { a, err: () => err, out: () => out, exit };
+}
+
 describe('file queue: a process whose view of the log is behind', () => {
   it('the segment it stood in was consumed and deleted by another process: it catches up from a snapshot, never writes into a dead file', async () => {
     const q = join(dir, 'queue');
@@ -146,13 +163,7 @@ describe('file queue: a holder stalled between taking the lock and creating its 
       arm = true;
       for (let i = 1; i <= 5; i++) fq.put({ n: 'a' + i });
       fq.close();`;
-    const a = spawn(process.execPath, ['--input-type=module', '-e', src], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let aErr = '';
-    a.stderr.on('data', (d) => (aErr += String(d)));
-    const aExit = new Promise<number | null>((r) => a.on('exit', (c) => r(c)));
-    const procState = (): string => readFileSync(`/proc/${a.pid}/stat`, 'latin1').split(') ')[1]![0]!;
-    for (let i = 0; i < 1000 && !(readdirSync(dir).includes('stopped') && procState() === 'T'); i++) await sleep(5);
-    expect(procState()).toBe('T');
+    const { a, err: aErr, exit: aExit } = await startSelfStopper(src, marker);
     expect(readdirSync(q)).toContain('lock');
     expect(readdirSync(join(q, 'tokens'))).toEqual([]); // A holds lock/ with no token
     // B (this process) breaks in after NO_TOKEN_MS and puts until it keeps the lock between quick calls (token B in
@@ -168,7 +179,7 @@ describe('file queue: a holder stalled between taking the lock and creating its 
     const t1 = performance.now();
     while (performance.now() - t1 < 300) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // B blocked
     for (let i = 0; i < 5; i++) b.put({ n: `b${nb++}` }); // fenced: retried after A is done
-    expect(await aExit, aErr).toBe(0);
+    expect(await aExit, aErr()).toBe(0);
     // A fenced B off: segment 1 ends with A's fence END, after B's first puts; everything later is in segment 2.
     expect(endReasons(join(q, 'seg-0000000001.log'))).toEqual([format.END_FENCE]);
     const got: string[] = [];
@@ -205,15 +216,7 @@ describe('file queue: a holder fenced off while stopped', () => {
       fq.put({ n: 'a' + i++ }); // fenced off: retried once the fencer gives the lock back
       fq.close();
       process.stdout.write(String(i));`;
-    const a = spawn(process.execPath, ['--input-type=module', '-e', src], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let aErr = '';
-    let aOut = '';
-    a.stderr.on('data', (d) => (aErr += String(d)));
-    a.stdout.on('data', (d) => (aOut += String(d)));
-    const aExit = new Promise<number | null>((r) => a.on('exit', (c) => r(c)));
-    const procState = (): string => readFileSync(`/proc/${a.pid}/stat`, 'latin1').split(') ')[1]![0]!;
-    for (let i = 0; i < 1000 && !(existsSync(marker) && procState() === 'T'); i++) await sleep(5);
-    expect(procState()).toBe('T');
+    const { a, err: aErr, out: aOut, exit: aExit } = await startSelfStopper(src, marker);
     const lockDir = join(q, 'lock');
     const inoA = statSync(lockDir).ino;
     const [tokenA] = readdirSync(join(q, 'tokens'));
@@ -244,8 +247,8 @@ describe('file queue: a holder fenced off while stopped', () => {
     bItems.push('last');
     b.put({ n: 'last' });
     b.close(); // A gets the lock and puts
-    expect(await aExit, aErr).toBe(0);
-    const nA = Number(aOut);
+    expect(await aExit, aErr()).toBe(0);
+    const nA = Number(aOut());
     // One fence in the whole log: B's, at the end of segment 1.
     expect(segFiles(q).flatMap((f) => endReasons(join(q, f))).filter((r) => r === format.END_FENCE)).toHaveLength(1);
     expect(endReasons(join(q, 'seg-0000000001.log'))).toEqual([format.END_FENCE]);
@@ -291,13 +294,7 @@ describe('file queue: a holder stalled between its token check and truncating a 
       const fq = lib.FileQueueSync.open(${JSON.stringify(q)}, ${JSON.stringify(opts)});
       fq.put({ n: 'a0' });
       fq.close();`;
-    const a = spawn(process.execPath, ['--input-type=module', '-e', src], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let aErr = '';
-    a.stderr.on('data', (d) => (aErr += String(d)));
-    const aExit = new Promise<number | null>((r) => a.on('exit', (c) => r(c)));
-    const procState = (): string => readFileSync(`/proc/${a.pid}/stat`, 'latin1').split(') ')[1]![0]!;
-    for (let i = 0; i < 1000 && !(existsSync(marker) && procState() === 'T'); i++) await sleep(5);
-    expect(procState()).toBe('T');
+    const { a, err: aErr, exit: aExit } = await startSelfStopper(src, marker);
     // B (this process) takes A's lock over once it looks stale (its mtime set back, as time would), fences A: cuts the
     // torn tail itself, writes END at that offset, starts segment 2; it puts and gives the lock back.
     const past = new Date(Date.now() - 60_000);
@@ -310,7 +307,7 @@ describe('file queue: a holder stalled between its token check and truncating a 
     // A resumes and truncates at the offset it had checked: B's END goes. A must put it back (the old code left
     // segment 1 without an END, so a process reading lock-free stopped there until it next took the lock).
     a.kill('SIGCONT');
-    expect(await aExit, aErr).toBe(0);
+    expect(await aExit, aErr()).toBe(0);
     expect(endReasons(seg1)).toEqual([format.END_FENCE]);
     expect(readFileSync(seg1).equals(fenced)).toBe(true);
     const got = (child(q, opts, DRAIN) as { n: string }[]).map((m) => m.n);

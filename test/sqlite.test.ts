@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as lib from '../dist/esm/index.js';
-import { caught, SQLITE_CLASSES, tempDir } from './helpers/classes.js';
+import { caught, failingDecoder, SQLITE_CLASSES, tempDir } from './helpers/classes.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -99,19 +99,12 @@ describe('sqlite ack queues: how a get chooses and what an ack writes', () => {
     });
 
     it(`${cls.name}: a message the serializer cannot read is made ready again, its delivery not counted`, async () => {
-      let fail = true;
-      const serializer = {
-        encode: (v: string) => Buffer.from(v),
-        decode: (b: Uint8Array) => {
-          if (fail) throw new Error('decoder boom');
-          return Buffer.from(b).toString();
-        },
-      };
+      const { serializer, heal } = failingDecoder();
       const q = await cls.open(join(dir, 'q.db'), { serializer });
       await q.put('x');
       for (let i = 0; i < 3; i++) expect((await caught(() => q.get({ block: false }))).code).toBe('ERR_QUEUE_SERIALIZATION');
       expect([await q.readyCount(), await q.unackCount()]).toEqual([1, 0]);
-      fail = false;
+      heal();
       expect(await q.get({ block: false })).toEqual({ id: 1, data: 'x', attempts: 1 });
       await q.close();
     });

@@ -66,3 +66,20 @@ export async function caught(fn: () => unknown): Promise<Error & { code?: string
 export function dataOf(cls: QueueClass, got: unknown): unknown {
   return cls.ack ? (got as { data: unknown }).data : got;
 }
+
+/** A string serializer whose decode() throws ("decoder boom") until `heal()` is called. */
+export function failingDecoder(): { serializer: { encode(v: string): Buffer; decode(b: Uint8Array): string }; heal(): void } {
+  let fail = true;
+  return {
+    serializer: {
+      encode: (v: string) => Buffer.from(v),
+      decode: (b: Uint8Array) => {
+        if (fail) throw new Error('decoder boom');
+        return Buffer.from(b).toString();
+      },
+    },
+    heal: () => {
+      fail = false;
+    },
+  };
+}

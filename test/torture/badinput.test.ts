@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ALL_CLASSES, tempDir, type AnyQueue, type QueueClass } from '../helpers/classes.js';
+import { ALL_CLASSES, failingDecoder, tempDir, type AnyQueue, type QueueClass } from '../helpers/classes.js';
 import { drain, lib } from './helpers.js';
 
 type Expect = 'TYPE' | 'VALUE' | 'RANGE' | 'SERIAL' | 'CLOSED' | 'CORRUPT';
@@ -269,21 +269,14 @@ for (const cls of ALL_CLASSES) {
     });
 
     it('a custom decoder that throws: SerializationError, and the item stays stored', async () => {
-      let fail = true;
-      const serializer = {
-        encode: (v: string) => Buffer.from(v),
-        decode: (b: Uint8Array) => {
-          if (fail) throw new Error('decoder boom');
-          return Buffer.from(b).toString();
-        },
-      };
+      const { serializer, heal } = failingDecoder();
       const q = await open({ serializer });
       await q.putMany(['a', 'b']);
       await expectError(cls, 'get() with a throwing decoder', () => q.get({ block: false }), 'SERIAL');
       await expectError(cls, 'getMany() with a throwing decoder', () => q.getMany(2, { block: false }), 'SERIAL');
       await expectError(cls, 'peek() with a throwing decoder', () => q.peek(), 'SERIAL');
       expect(await q.size()).toBe(2);
-      fail = false;
+      heal();
       expect((await drain(cls, q)).map(String)).toEqual(['a', 'b']);
     });
 

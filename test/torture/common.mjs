@@ -89,6 +89,24 @@ export function isTypedError(lib, err) {
   return false;
 }
 
+/**
+ * A call recorder for the hostile-bytes workers: `record(what, fn)` runs `fn`, appends `{ what, ok }` or the error
+ * (typed or not, with its stack when untyped and `withStack`) to `events`, and returns `{ r }` or `{ err }`.
+ */
+export function recorder(lib, events, withStack = false) {
+  return async (what, fn) => {
+    try {
+      const r = await fn();
+      events.push({ what, ok: true });
+      return { r };
+    } catch (err) {
+      const typed = isTypedError(lib, err);
+      events.push({ what, typed, ...errInfo(err), ...(withStack && !typed ? { stack: String(err?.stack).slice(0, 1500) } : {}) });
+      return { err };
+    }
+  };
+}
+
 /** A short, JSON-friendly description of an error. */
 export function errInfo(err) {
   return {

@@ -8,7 +8,7 @@
 //     every value; print one JSON line per job as soon as it is done (so a crash or hang names its job). Every call is
 //     recorded as ok or as an error (typed or not); the parent decides. After 3 errors in a row the drain stops.
 import { copyFileSync } from 'node:fs';
-import { checkPayload, errInfo, isTypedError, makePayload, prng } from '../common.mjs';
+import { checkPayload, makePayload, prng, recorder } from '../common.mjs';
 import * as lib from '../../../dist/esm/index.js';
 
 const job = JSON.parse(process.argv[2]);
@@ -52,17 +52,7 @@ if (job.role === 'make') {
   for (const one of job.jobs) {
     const events = [];
     const values = { ok: 0, bad: [], keys: [] };
-    const record = async (what, fn) => {
-      try {
-        const r = await fn();
-        events.push({ what, ok: true });
-        return { r };
-      } catch (err) {
-        const typed = isTypedError(lib, err);
-        events.push({ what, typed, ...errInfo(err), ...(typed ? {} : { stack: String(err?.stack).slice(0, 1500) }) });
-        return { err };
-      }
-    };
+    const record = recorder(lib, events, true);
     const check = (v, keep) => {
       const k = checkPayload(v);
       const n = k === undefined || !k.startsWith(`${job.prefix}-`) ? NaN : Number(k.slice(job.prefix.length + 1));

@@ -4,7 +4,7 @@
 //   role 'drain': open a damaged queue and take everything it gives, checking every value; print one JSON line.
 //     Every call is recorded as ok or as an error (typed or not); the parent decides. After 3 errors in a row the
 //     drain stops (a damaged row stays stored, so get() keeps reporting it).
-import { checkPayload, errInfo, isTypedError, makePayload, prng } from '../common.mjs';
+import { checkPayload, makePayload, prng, recorder } from '../common.mjs';
 import * as lib from '../../../dist/esm/index.js';
 
 const job = JSON.parse(process.argv[2]);
@@ -26,16 +26,7 @@ if (job.role === 'make') {
   const rng = prng(job.seed);
   const events = [];
   const values = { ok: 0, bad: [], keys: [] };
-  const record = async (what, fn) => {
-    try {
-      const r = await fn();
-      events.push({ what, ok: true });
-      return { r };
-    } catch (err) {
-      events.push({ what, typed: isTypedError(lib, err), ...errInfo(err) });
-      return { err };
-    }
-  };
+  const record = recorder(lib, events);
   const check = (v) => {
     const k = checkPayload(v);
     if (k === undefined || !k.startsWith(`${job.prefix}-`)) values.bad.push(JSON.stringify(v)?.slice(0, 200) ?? String(v));
