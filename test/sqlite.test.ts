@@ -109,15 +109,16 @@ describe('sqlite ack queues: how a get chooses and what an ack writes', () => {
       await q.close();
     });
 
-    it(`${cls.name}: opening drops the (status, _id) index of earlier versions; acked and failed rows are counted and cleared without it`, async () => {
+    it(`${cls.name}: opening drops the indexes of earlier versions (a FIFO get changes no index); acked and failed rows are counted and cleared without them`, async () => {
       const file = join(dir, 'q.db');
       const raw = new Database(file);
       raw.exec('CREATE TABLE ack_queue_default (_id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB, timestamp FLOAT, status INTEGER)');
       raw.exec('CREATE INDEX pq_idx_ack_queue_default ON ack_queue_default (status, _id)');
+      raw.exec('CREATE INDEX pq_ready_ack_queue_default ON ack_queue_default (_id) WHERE status < 2');
       const indexes = (): string[] =>
         (raw.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'ack_queue_default' ORDER BY name").pluck().all() as string[]);
       const q = await cls.open(file);
-      expect(indexes()).toEqual(['pq_lease_ack_queue_default', 'pq_ready_ack_queue_default']);
+      expect(indexes()).toEqual(['pq_leased_ack_queue_default', 'pq_orphan_ack_queue_default']);
       await q.putMany(['a', 'b', 'c', 'd']);
       await q.ack(await q.get());
       await q.ackFailed(await q.get());
@@ -127,6 +128,82 @@ describe('sqlite ack queues: how a get chooses and what an ack writes', () => {
       expect((await q.items()).map((i: { data: string; status: string }) => [i.data, i.status])).toEqual([['d', 'ready']]);
       raw.close();
       await q.close();
+    });
+  }
+});
+
+describe('sqlite ack queues: the scan bounds (pq_ack_state) never hide a ready message', () => {
+  for (const cls of SQLITE_CLASSES.filter((c) => c.ack)) {
+    const table = 'ack_queue_default';
+    it(`${cls.name}: a message made ready again below a getter's cursor is found (nack, another instance, another connection)`, async () => {
+      const file = join(dir, 'q.db');
+      const a = await cls.open(file);
+      const b = await cls.open(file);
+      await a.putMany([1, 2, 3, 4, 5, 6]);
+      const m1 = await a.get();
+      const m2 = await b.get();
+      const m3 = await a.get();
+      expect([m1.data, m2.data, m3.data]).toEqual([1, 2, 3]);
+      // b gives back 2, below a's cursor: a's next get takes it before 4
+      expect(await b.nack(m2)).toBe(true);
+      expect((await a.get()).data).toBe(2);
+      // a plain connection (as a Python process would) makes 1 ready again: the trigger moves the bound
+      const raw = new Database(file);
+      const state = raw.prepare('SELECT seq, low, ulow FROM pq_ack_state WHERE tbl = ?');
+      const before = state.get(table) as { seq: number };
+      raw.prepare(`UPDATE ${table} SET status = 1 WHERE _id = ?`).run(m1.id);
+      const after = state.get(table) as { seq: number; low: number; ulow: number };
+      expect(after.seq).toBe(before.seq + 1);
+      expect(after.low).toBeLessThanOrEqual(m1.id);
+      expect(after.ulow).toBeLessThanOrEqual(after.low);
+      expect(await b.readyCount()).toBe(4);
+      expect((await b.get()).data).toBe(1);
+      expect((await a.get()).data).toBe(4);
+      raw.close();
+      await a.close();
+      await b.close();
+    });
+
+    it(`${cls.name}: the bounds rise as messages pass, and counts, peek and join stay right`, async () => {
+      const file = join(dir, 'q.db');
+      const q = await cls.open(file);
+      const n = 1200; // more than one tightening (every 512 gets)
+      await q.putMany(Array.from({ length: n }, (_, i) => i));
+      const held = [];
+      for (let i = 0; i < n - 2; i++) {
+        const m = await q.get();
+        if (i === 700) held.push(m);
+        else await q.ack(m);
+      }
+      const raw = new Database(file, { readonly: true });
+      const st = raw.prepare('SELECT low, ulow FROM pq_ack_state WHERE tbl = ?').get(table) as { low: number; ulow: number };
+      expect(st.low).toBeGreaterThan(1000); // raised by the 1024th get
+      expect(st.ulow).toBe(held[0].id); // the first unacked message then
+      expect([await q.readyCount(), await q.unackCount(), await q.peek()]).toEqual([2, 1, n - 2]);
+      // unackCount tightened: ulow stops at the held message, low at the first ready one
+      expect(raw.prepare('SELECT low, ulow FROM pq_ack_state WHERE tbl = ?').get(table)).toEqual({ low: n - 1, ulow: held[0].id });
+      expect(await q.join({ timeout: 0 })).toBe(false);
+      for (const m of [held[0], await q.get(), await q.get()]) await q.ack(m);
+      expect(await q.join({ timeout: 0 })).toBe(true);
+      raw.close();
+      await q.close();
+    });
+
+    it(`${cls.name}: close gives back what the instance holds and leaves pq_holders; others go on`, async () => {
+      const file = join(dir, 'q.db');
+      const a = await cls.open(file);
+      const b = await cls.open(file);
+      await a.putMany(['x', 'y', 'z']);
+      const x = await a.get();
+      await a.get();
+      await a.ack(x);
+      const raw = new Database(file, { readonly: true });
+      expect(raw.prepare('SELECT COUNT(*) FROM pq_holders').pluck().get()).toBe(1);
+      await a.close();
+      expect(raw.prepare('SELECT COUNT(*) FROM pq_holders').pluck().get()).toBe(0);
+      expect([(await b.get()).data, (await b.get()).data, await b.unackCount()]).toEqual(['y', 'z', 2]);
+      raw.close();
+      await b.close();
     });
   }
 });

@@ -77,6 +77,8 @@ interface Row {
   data: Buffer;
   pq_attempts: number;
   pq_crc: number | null;
+  /** `pq_ack_state.seq` when the row was taken (see {@link AckCore}). */
+  pq_seq: number;
 }
 
 /** Reads the id out of `ack(idOrMessage)` arguments. */
@@ -90,16 +92,56 @@ export function messageId(idOrMessage: unknown, method: string): number {
   return id;
 }
 
-/** Storage core of the SQLite ack queues. */
+/** Fast gets between two {@link AckCore.tighten} calls by one instance. */
+const TIGHTEN_EVERY = 512;
+/** {@link AckCore.tryJoin} tightens the scan bounds at most this often (ms). */
+const JOIN_TIGHTEN_MS = 100;
+/** Past this many remembered held ids, those acked elsewhere are forgotten. */
+const HELD_PRUNE_AT = 65_536;
+
+interface AckState {
+  seq: number;
+  low: number;
+  ulow: number;
+}
+
+/**
+ * Storage core of the SQLite ack queues.
+ *
+ * How a get finds the next message without an index a get would have to change (see schema.ts): `pq_ack_state`
+ * holds, per table, `low` (no row below it is ready), `ulow` (no row below it is unacked; `ulow <= low`) and `seq`
+ * (counts rewinds: a row made ready again). A trigger lowers both bounds and counts a rewind whenever any connection
+ * makes a row ready again; taking rows only ever moves them out of "ready", and new rows get larger ids. Each
+ * instance remembers `cursor`, the id after the last row it took, valid while `seq` has not moved: a FIFO get scans
+ * from `max(cursor, low)` if it has not, from `low` if it has, in the same `UPDATE … RETURNING` that takes the row
+ * (which also returns `seq`). Every {@link TIGHTEN_EVERY} gets (and from `join()`), an instance raises `low` and
+ * `ulow` to the first ready and first unacked rows, inside a write transaction. A FILO table finds its newest ready
+ * row through an index and uses `low` only as a bound.
+ */
 export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   private readonly s: Record<string, Database.Statement>;
   private readonly desc: boolean;
   private taken = 0;
   private done = 0;
+  /** `seq` when {@link cursor} was set (-1: never). */
+  private seq = -1;
+  /** No row in [`low`, `cursor`) was ready when `seq` was {@link seq} (FIFO only; FILO keeps 0). */
+  private cursor = 0;
+  private sinceTighten = 0;
+  private lastJoinTighten = -Infinity;
+  /** Registered in `pq_holders` (before its first take), so that a sweep can give back its rows if it dies. */
+  private registered = false;
+  /** Ids this instance took and has not acked, nacked or failed itself: what close() gives back. */
+  private readonly held = new Set<number>();
+  /** {@link pruneHeld} runs once {@link held} has this many ids. */
+  private pruneAt = HELD_PRUNE_AT;
+  /** Rows taken by the running {@link txTake}. */
+  private takenInTx: Row[] = [];
 
   constructor(file: unknown, opts: ResolvedSqliteOptions, flavour: Flavour, where: string) {
     super(file, opts, flavour, where);
     const q = this.quoted;
+    const t = this.table; // [A-Za-z0-9_] only (options.ts), safe inside a string literal
     this.desc = opts.order === 'filo';
     const dir = this.desc ? 'DESC' : 'ASC';
     const order = `_id ${dir}`;
@@ -107,34 +149,45 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const held = `status = ${UNACK}`;
     const free = 'pq_owner = NULL, pq_lease = NULL';
     const s = (sql: string): Database.Statement => this.db.prepare(sql);
-    // Every query names the partial index it needs (see schema.ts): ready rows by _id, unacked rows by lease end.
-    // Without statistics the planner would otherwise scan the table.
-    const ready = `${q} INDEXED BY \`pq_ready_${this.table}\``;
-    const leased = `${q} INDEXED BY \`pq_lease_${this.table}\``;
+    // FIFO: ready rows are found by a forward scan of the table from a bound; FILO: through its index of ready rows.
+    const readySrc = this.desc ? `${q} INDEXED BY \`pq_ready_${t}\`` : q;
+    const leased = `${q} INDEXED BY \`pq_leased_${t}\``;
+    const orphan = `${q} INDEXED BY \`pq_orphan_${t}\``;
+    // the scan bound: this instance's cursor if no rewind happened since it was set (params: seq, cursor)
+    const from = `(SELECT CASE WHEN seq = ? THEN MAX(?, low) ELSE low END FROM pq_ack_state WHERE tbl = '${t}')`;
+    const ufrom = `(SELECT ulow FROM pq_ack_state WHERE tbl = '${t}')`;
+    const ready = `${readySrc} WHERE _id >= ${from} AND status < ${UNACK}`;
     const take = `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 `;
-    const cols = 'RETURNING _id, data, pq_attempts, pq_crc';
+    const cols = `RETURNING _id, data, pq_attempts, pq_crc, (SELECT seq FROM pq_ack_state WHERE tbl = '${t}') AS pq_seq`;
     this.s = this.guard('cannot prepare queue statements', () => ({
       insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, pq_crc, timestamp, status) VALUES (?, ?, ?, ${INITED})`),
       reviveUnique: s(`DELETE FROM ${q} WHERE data = ? AND status IN (${ACKED}, ${FAILED})`),
-      countReady: s(`SELECT COUNT(*) FROM ${ready} WHERE status < ${UNACK}`).pluck(),
-      countReadyUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${ready} WHERE status < ${UNACK} LIMIT ?)`).pluck(),
-      countUnack: s(`SELECT COUNT(*) FROM ${leased} WHERE ${held}`).pluck(),
+      state: s(`SELECT seq, low, ulow FROM pq_ack_state WHERE tbl = '${t}'`),
+      setBounds: s(`UPDATE pq_ack_state SET low = ?, ulow = ? WHERE tbl = '${t}'`),
+      firstReadyFrom: s(`SELECT _id FROM ${readySrc} WHERE _id >= ? AND status < ${UNACK} ORDER BY _id ASC LIMIT 1`).pluck(),
+      firstUnackFrom: s(`SELECT _id FROM ${q} WHERE _id >= ? AND ${held} ORDER BY _id ASC LIMIT 1`).pluck(),
+      maxId: s(`SELECT MAX(_id) FROM ${q}`).pluck(),
+      countReady: s(`SELECT COUNT(*) FROM ${ready}`).pluck(),
+      countReadyUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${ready} LIMIT ?)`).pluck(),
+      existsReady: s(`SELECT EXISTS (SELECT 1 FROM ${ready})`).pluck(),
+      peek: s(`SELECT _id, data, pq_crc FROM ${ready} ORDER BY ${order} LIMIT ?`),
+      countUnack: s(`SELECT COUNT(*) FROM ${q} WHERE _id >= ${ufrom} AND ${held}`).pluck(),
+      existsUnack: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE _id >= ${ufrom} AND ${held})`).pluck(),
       // acked and failed rows have no index (keeping one costs every ack a page write): these count by a scan
       countStatus: s(`SELECT COUNT(*) FROM ${q} WHERE status = ?`).pluck(),
-      existsReady: s(`SELECT EXISTS (SELECT 1 FROM ${ready} WHERE status < ${UNACK})`).pluck(),
-      peek: s(`SELECT _id, data, pq_crc FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?`),
-      nextLease: s(`SELECT MIN(pq_lease) FROM ${leased} WHERE ${held}`).pluck(),
+      nextLease: s(`SELECT MIN(pq_lease) FROM ${leased} WHERE ${held} AND pq_lease IS NOT NULL`).pluck(),
       leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${leased} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)`).pluck(),
       expire: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?`),
-      takeOne: s(`${take}WHERE _id = (SELECT _id FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1) ${cols}`),
       // One statement, its own transaction (a write statement takes the write lock before it reads): the next message
-      // among the ready ones and those whose lease ran out, as `expire` followed by `takeOne` would choose it.
+      // among the ready ones and those whose lease ran out, as `expire` followed by `takeMany(1)` would choose it.
       // (Written with MIN/MAX aggregates: a compound SELECT with ORDER BY costs three temporary b-trees per get.)
+      // Params: owner, lease, seq, cursor, now.
       takeNext: s(
-        `${take}WHERE _id = (SELECT ${first}(x) FROM (SELECT (SELECT _id FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT 1) AS x ` +
-          `UNION ALL SELECT ${first}(_id) FROM ${leased} WHERE ${held} AND pq_lease <= ?)) ${cols}`,
+        `${take}WHERE _id = (SELECT ${first}(x) FROM (SELECT (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT 1) AS x ` +
+          `UNION ALL SELECT ${first}(_id) FROM ${leased} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)) ${cols}`,
       ),
-      takeMany: s(`${take}WHERE _id IN (SELECT _id FROM ${ready} WHERE status < ${UNACK} ORDER BY ${order} LIMIT ?) ${cols}`),
+      // params: owner, lease, seq, cursor, max
+      takeMany: s(`${take}WHERE _id IN (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT ?) ${cols}`),
       untake: s(
         `UPDATE ${q} SET status = ${READY}, ${free}, pq_attempts = MAX(pq_attempts - 1, 0) WHERE _id = ? AND ${held} AND pq_owner = ?`,
       ),
@@ -144,10 +197,15 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       ack: s(`UPDATE ${q} SET status = ${ACKED} WHERE _id = ? AND status < ${ACKED}`),
       nack: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held}`),
       fail: s(`UPDATE ${q} SET status = ${FAILED} WHERE _id = ? AND status < ${ACKED}`),
-      holders: s(`SELECT DISTINCT pq_owner FROM ${leased} WHERE ${held} AND pq_owner IS NOT NULL`).pluck(),
-      orphans: s(`SELECT COUNT(*) FROM ${leased} WHERE ${held} AND pq_owner IS NULL`).pluck(),
-      releaseOwner: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner = ?`),
-      resumeOrphans: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner IS NULL`),
+      stillHeld: s(`SELECT 1 FROM ${q} WHERE _id = ? AND ${held} AND pq_owner = ?`).pluck(),
+      holders: s(`SELECT owner FROM pq_holders WHERE tbl = '${t}'`).pluck(),
+      register: s(`INSERT OR IGNORE INTO pq_holders (tbl, owner) VALUES ('${t}', ?)`),
+      unregister: s(`DELETE FROM pq_holders WHERE tbl = '${t}' AND owner = ?`),
+      orphans: s(`SELECT COUNT(*) FROM ${orphan} WHERE ${held} AND pq_owner IS NULL`).pluck(),
+      // a dead holder's rows: a scan from ulow (rare: only when a holder died holding messages)
+      releaseOwner: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id >= ${ufrom} AND ${held} AND pq_owner = ?`),
+      releaseOne: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held} AND pq_owner = ?`),
+      resumeOrphans: s(`UPDATE ${orphan} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner IS NULL`),
       update: s(`UPDATE OR IGNORE ${q} SET data = ?, pq_crc = ? WHERE _id = ?`),
       items: s(`SELECT _id, data, timestamp, status, pq_attempts, pq_crc FROM ${q} ORDER BY ${order}`),
     }));
@@ -168,18 +226,20 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   protected waiting(limit: number): number {
-    return this.s.countReadyUpTo!.get(limit) as number;
+    return this.s.countReadyUpTo!.get(this.seq, this.cursor, limit) as number;
   }
 
   /** Reserves up to `max` ready messages; when there are none, returns the data version and the next lease end. */
   private readonly txTake = this.transaction('get failed', (max: number): AckMessage<T>[] | { version: number; wakeAt: number | null } => {
     const now = Date.now();
     this.s.expire!.run(now);
+    if (!this.registered) this.s.register!.run(this.owner);
     const lease = this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
     let rows: Row[];
     do {
-      rows = (max === 1 ? [this.s.takeOne!.get(this.owner, lease)].filter(Boolean) : this.s.takeMany!.all(this.owner, lease, max)) as Row[];
+      rows = this.s.takeMany!.all(this.owner, lease, this.seq, this.cursor, max) as Row[];
       if (rows.length === 0) return { version: this.readVersion(), wakeAt: this.s.nextLease!.get() as number | null };
+      this.takenInTx.push(...rows); // the cursor moves past them only once this transaction has committed
       // skipCorrupt: a damaged message is marked failed (kept for inspection), counted, and we go on
       rows = rows.filter((r) => this.intact(r) || (this.s.fail!.run(r._id), false));
     } while (rows.length === 0);
@@ -187,9 +247,24 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     return rows.map((r) => this.toMessage(r));
   });
 
+  /**
+   * Moves the cursor past rows just taken by one statement (which scanned from `max(cursor, low)` if `seq` had not
+   * moved, else from `low`, and took the first ready rows from there, or a row whose lease ran out).
+   */
+  private advance(rows: Row[]): void {
+    if (this.desc) return;
+    const seq = rows[0]!.pq_seq;
+    let top = seq === this.seq ? this.cursor : 0;
+    for (const r of rows) if (r._id + 1 > top) top = r._id + 1;
+    this.seq = seq;
+    this.cursor = top;
+  }
+
   /** An intact row as a message (its checksum was checked by {@link intact}). */
   private toMessage(r: Row): AckMessage<T> {
-    return { id: r._id, data: this.decodeIntact(r), attempts: r.pq_attempts };
+    const data = this.decodeIntact(r);
+    this.held.add(r._id);
+    return { id: r._id, data, attempts: r.pq_attempts };
   }
 
   private takeRows(max: number): AckMessage<T>[] | Retry {
@@ -199,13 +274,25 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   private takeInTransaction(max: number): AckMessage<T>[] | Retry {
-    const got = this.txTake(max);
+    this.takenInTx = [];
+    let got: ReturnType<typeof this.txTake>;
+    try {
+      got = this.txTake(max);
+    } catch (err) {
+      this.takenInTx = []; // rolled back: nothing was taken
+      throw err;
+    }
+    const rows = this.takenInTx;
+    this.takenInTx = [];
+    if (rows.length > 0) this.advance(rows);
+    this.registered = true;
     if (!Array.isArray(got)) {
       this.noteIdle(got.version, got.wakeAt);
       return RETRY;
     }
     this.taken += got.length;
     this.wrote();
+    this.pruneHeld();
     return got;
   }
 
@@ -214,7 +301,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
    * before it reads, so the message goes to this call only), choosing among the ready messages and those whose lease
    * ran out. The row is checked and decoded after the commit; if that fails the message is made ready again (its
    * delivery uncounted) before the error is thrown. Retry means "nothing found": the transaction path then notes the
-   * idle data version race-free.
+   * idle data version race-free. Only for a registered instance (its first take goes through the transaction).
    */
   private takeNext(): AckMessage<T> | Retry {
     for (;;) {
@@ -224,12 +311,14 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       try {
         // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
         // checkpoint only from a step that reports done; with get() the WAL would grow until limitWal truncates it.
-        row = (this.s.takeNext!.all(this.owner, lease, now) as Row[])[0];
+        row = (this.s.takeNext!.all(this.owner, lease, this.seq, this.cursor, now) as Row[])[0];
       } catch (err) {
         throw translateError(err, 'get failed');
       }
       if (!row) return RETRY;
+      this.advance([row]);
       this.wrote();
+      if (++this.sinceTighten >= TIGHTEN_EVERY) this.tighten();
       let msg: AckMessage<T>;
       try {
         if (!this.intact(row)) {
@@ -247,11 +336,48 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     }
   }
 
+  /**
+   * Raises the table's scan bounds to the first ready and the first unacked row (one write transaction, scanning
+   * from the old bounds). Housekeeping: skipped if the write lock is busy.
+   */
+  private tighten(): void {
+    this.sinceTighten = 0;
+    try {
+      this.db.transaction(() => {
+        const st = this.s.state!.get() as AckState | undefined;
+        if (!st) return;
+        const firstReady = this.s.firstReadyFrom!.get(st.low) as number | undefined;
+        const low = firstReady ?? ((this.s.maxId!.get() as number | null) ?? 0) + 1;
+        const firstUnack = this.s.firstUnackFrom!.get(st.ulow) as number | undefined;
+        const ulow = Math.min(firstUnack ?? low, low);
+        if (low > st.low || ulow > st.ulow) this.s.setBounds!.run(Math.max(low, st.low), Math.max(ulow, st.ulow));
+      }).immediate();
+    } catch {
+      // housekeeping only
+    }
+  }
+
+  /**
+   * Forgets held ids that were acked or nacked through another instance. Runs when the set has doubled since the last
+   * time (at least {@link HELD_PRUNE_AT}), so its cost stays linear in the number of takes.
+   */
+  private pruneHeld(): void {
+    if (this.held.size < this.pruneAt) return;
+    const gone = this.guard('get failed', () => [...this.held].filter((id) => !this.s.stillHeld!.get(id, this.owner)));
+    for (const id of gone) this.held.delete(id);
+    this.pruneAt = Math.max(HELD_PRUNE_AT, 2 * this.held.size);
+  }
+
   tryGet(): AckMessage<T> | Retry {
     this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
-    const msg = this.takeNext();
-    if (msg !== RETRY) return msg;
+    if (this.registered) {
+      const msg = this.takeNext();
+      if (msg !== RETRY) {
+        if (this.held.size >= this.pruneAt) this.pruneHeld();
+        return msg;
+      }
+    }
     const msgs = this.takeInTransaction(1);
     return msgs === RETRY ? RETRY : msgs[0]!;
   }
@@ -261,7 +387,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   peek(): T | undefined {
-    return this.firstIntact(this.guard('peek failed', () => this.s.peek!.all(this.opts.skipCorrupt ? 100 : 1) as Row[]));
+    return this.firstIntact(this.guard('peek failed', () => this.s.peek!.all(this.seq, this.cursor, this.opts.skipCorrupt ? 100 : 1) as Row[]));
   }
 
   taskDone(): void {
@@ -270,10 +396,15 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   tryJoin(): true | Retry {
+    const now = performance.now();
+    if (now - this.lastJoinTighten >= JOIN_TIGHTEN_MS) {
+      this.lastJoinTighten = now;
+      this.tighten(); // keeps the scan for unacked rows short while join() polls
+    }
     const busy = this.guard('join failed', () => {
-      if (this.s.existsReady!.get()) return true;
+      if (this.s.existsReady!.get(this.seq, this.cursor)) return true;
       if ((this.s.orphans!.get() as number) > 0) return true;
-      return (this.s.holders!.all() as string[]).length > 0;
+      return this.s.existsUnack!.get() === 1;
     });
     if (!busy) return true;
     this.maybeSweep(); // dead holders and expired leases make their messages ready again
@@ -284,6 +415,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   setStatus(idOrMessage: unknown, to: 'ack' | 'nack' | 'fail', method: string): boolean {
     const id = messageId(idOrMessage, method);
     const changed = this.guard(`${method} failed`, () => this.s[to]!.run(id).changes > 0);
+    this.held.delete(id);
     if (changed) this.wrote();
     return changed;
   }
@@ -293,17 +425,20 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   empty(): boolean {
-    return this.guard('empty failed', () => !this.s.existsReady!.get());
+    return this.guard('empty failed', () => !this.s.existsReady!.get(this.seq, this.cursor));
   }
 
 
   readyCount(): number {
-    return this.guard('count failed', () => this.s.countReady!.get() as number);
+    return this.guard('count failed', () => this.s.countReady!.get(this.seq, this.cursor) as number);
   }
 
   /** Rows with the given Python status value. */
   countStatus(status: 'unack' | 'acked' | 'failed'): number {
-    if (status === 'unack') return this.guard('count failed', () => this.s.countUnack!.get() as number);
+    if (status === 'unack') {
+      this.tighten();
+      return this.guard('count failed', () => this.s.countUnack!.get() as number);
+    }
     return this.guard('count failed', () => this.s.countStatus!.get(status === 'acked' ? ACKED : FAILED) as number);
   }
 
@@ -349,14 +484,28 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     if (dead.length === 0 && !due) return;
     const changed = this.write('returning messages failed', () => {
       let n = this.s.expire!.run(now).changes;
-      for (const o of dead) n += this.s.releaseOwner!.run(o).changes;
+      for (const o of dead) {
+        n += this.s.releaseOwner!.run(o).changes;
+        this.s.unregister!.run(o);
+      }
       return n;
     });
     if (changed > 0) this.wrote();
   }
 
+  /** Gives back the messages this instance holds (by id: no scan) and leaves `pq_holders`. */
   protected release(): void {
-    if (this.write('close failed', () => this.s.releaseOwner!.run(this.owner).changes) > 0) this.wrote();
+    if (!this.registered) return;
+    const ids = [...this.held];
+    const changed = this.write('close failed', () => {
+      let n = 0;
+      for (const id of ids) n += this.s.releaseOne!.run(id, this.owner).changes;
+      this.s.unregister!.run(this.owner);
+      return n;
+    });
+    this.held.clear();
+    this.registered = false;
+    if (changed > 0) this.wrote();
   }
 }
 

@@ -5,9 +5,10 @@
  * - every queue table gets `pq_crc INTEGER`: the CRC-32 of `data` for rows this library wrote (NULL for rows Python
  *   wrote), checked on every read so a damaged row is reported instead of returned;
  * - ack tables get `pq_owner TEXT` (who holds an unacked message), `pq_lease REAL` (ms since the epoch when the hold
- *   expires) and `pq_attempts INTEGER NOT NULL DEFAULT 0` (deliveries so far), and two partial indexes: ready rows
- *   by `_id`, unacked rows by `pq_lease` (`pq_owner` and `pq_lease` mean something only while `status` is 2: an ack
- *   leaves them as they were);
+ *   expires) and `pq_attempts INTEGER NOT NULL DEFAULT 0` (deliveries so far; `pq_owner` and `pq_lease` mean
+ *   something only while `status` is 2: an ack leaves them as they were), partial indexes a get does not touch,
+ *   a row in `pq_ack_state` (scan bounds, see below) with a trigger that keeps it, and `pq_holders` (instances
+ *   that may hold unacked messages, for the dead-holder sweep);
  * - priority tables get an index on `(priority, _id)`;
  * - `pq_taken` holds items taken by `autoCommit: false` consumers until `taskDone()` (so Python consumers do not see
  *   them either); `pq_pending` records which instances have unfinished tasks, for `join()` across processes.
@@ -29,14 +30,33 @@ export function ensureSchema(db: Database.Database, table: string, o: ResolvedSq
     if (!cols.has('pq_owner')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_owner TEXT`);
     if (!cols.has('pq_lease')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_lease REAL`);
     if (!cols.has('pq_attempts')) db.exec(`ALTER TABLE ${q} ADD COLUMN pq_attempts INTEGER NOT NULL DEFAULT 0`);
-    // Partial indexes: the next ready message, and the unacked messages by lease end, in O(log n) whatever the
-    // number of acked or unacked rows (Python's own `WHERE status < 2 ORDER BY _id` uses the first one too). Every
-    // query on ready or unacked rows uses one of them. Acked and failed rows are in neither, so that an ack writes
-    // as few pages as possible; counting or clearing them scans the table. Earlier versions also kept an index on
-    // (status, _id), which cost every put, get and ack one or two more page writes: it is dropped.
+    // What a get must not pay for: every index a get or an ack changes costs that commit one more page write, and a
+    // FIFO get that only rewrites its row in place costs about what a plain `DELETE` does (docs/sqlite.md, "Ack
+    // tables"). So a FIFO ack table has no index of ready or unacked rows: a get scans forward by `_id` from a
+    // bound below which no row is ready (`pq_ack_state.low`, kept by the trigger below), and the few queries on
+    // unacked rows scan from `pq_ack_state.ulow`. A FILO table keeps an index of its ready rows (the next one is the
+    // newest, and taken rows pile up above the ready ones). Both have two partial indexes that a get never touches:
+    // leased rows (only with `visibilityTimeout`) by lease end, and rows taken by a Python process (no owner).
     db.exec(`DROP INDEX IF EXISTS \`pq_idx_${table}\``);
-    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_ready_${table}\` ON ${q} (_id) WHERE status < 2`);
-    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_lease_${table}\` ON ${q} (pq_lease) WHERE status = 2`);
+    db.exec(`DROP INDEX IF EXISTS \`pq_lease_${table}\``);
+    if (o.order === 'filo') db.exec(`CREATE INDEX IF NOT EXISTS \`pq_ready_${table}\` ON ${q} (_id) WHERE status < 2`);
+    else db.exec(`DROP INDEX IF EXISTS \`pq_ready_${table}\``);
+    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_leased_${table}\` ON ${q} (pq_lease) WHERE status = 2 AND pq_lease IS NOT NULL`);
+    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_orphan_${table}\` ON ${q} (_id) WHERE status = 2 AND pq_owner IS NULL`);
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS pq_ack_state (tbl TEXT PRIMARY KEY, seq INTEGER NOT NULL, low INTEGER NOT NULL, ' +
+        'ulow INTEGER NOT NULL) WITHOUT ROWID',
+    );
+    db.prepare('INSERT OR IGNORE INTO pq_ack_state (tbl, seq, low, ulow) VALUES (?, 0, 0, 0)').run(table);
+    // Any writer that makes a taken, acked or failed row ready again (nack, an expired lease, a dead holder's rows
+    // given back, Python's nack or auto_resume: a trigger runs for every connection) lowers both bounds to it and
+    // counts a rewind, so that getters which remember where they were start over from the bound.
+    db.exec(
+      `CREATE TRIGGER IF NOT EXISTS \`pq_ready_again_${table}\` AFTER UPDATE OF status ON ${q} ` +
+        `WHEN NEW.status < 2 AND OLD.status >= 2 BEGIN UPDATE pq_ack_state SET seq = seq + 1, ` +
+        `low = MIN(low, NEW._id), ulow = MIN(ulow, NEW._id) WHERE tbl = '${table}'; END`,
+    );
+    db.exec('CREATE TABLE IF NOT EXISTS pq_holders (tbl TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (tbl, owner)) WITHOUT ROWID');
   } else if (o.order === 'priority') {
     db.exec(`CREATE INDEX IF NOT EXISTS \`pq_idx_${table}\` ON ${q} (priority, _id)`);
   }
