@@ -15,7 +15,9 @@ import { argTypeError, describe, QueueError, rangeError } from '../common/errors
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
+import { randomBytes } from 'node:crypto';
 import { translateError } from './connection.js';
+import { LEASED, NO_LEASE, NO_OWNER, ORPHAN, TAG_LENGTH } from './schema.js';
 import { SqliteCoreBase, type Flavour } from './core-base.js';
 import type { ResolvedSqliteOptions } from './options.js';
 
@@ -92,6 +94,14 @@ export function messageId(idOrMessage: unknown, method: string): number {
   return id;
 }
 
+/** A random holder tag: {@link TAG_LENGTH} characters of [0-9a-z], never {@link NO_OWNER}. */
+function newTag(): string {
+  const b = randomBytes(TAG_LENGTH);
+  let tag = '';
+  for (let i = 0; i < TAG_LENGTH; i++) tag += (b[i]! % 36).toString(36);
+  return tag;
+}
+
 /** Fast gets between two {@link AckCore.tighten} calls by one instance. */
 const TIGHTEN_EVERY = 512;
 /** {@link AckCore.tryJoin} tightens the scan bounds at most this often (ms). */
@@ -129,8 +139,13 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   private cursor = 0;
   private sinceTighten = 0;
   private lastJoinTighten = -Infinity;
-  /** Registered in `pq_holders` (before its first take), so that a sweep can give back its rows if it dies. */
-  private registered = false;
+  /**
+   * What this instance writes into `pq_owner` of the rows it holds: 8 characters, registered in `pq_holders` with
+   * the owner token when the queue is opened (the sweep checks the token's liveness and gives back the tag's rows).
+   */
+  private tag = newTag();
+  /** In `pq_holders` (from open until close). */
+  private registered = true;
   /** Ids this instance took and has not acked, nacked or failed itself: what close() gives back. */
   private readonly held = new Set<number>();
   /** {@link pruneHeld} runs once {@link held} has this many ids. */
@@ -147,7 +162,8 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const order = `_id ${dir}`;
     const first = this.desc ? 'MAX' : 'MIN';
     const held = `status = ${UNACK}`;
-    const free = 'pq_owner = NULL, pq_lease = NULL';
+    // a row given back keeps its size too (status 2 -> 1 loses the byte NO_LEASE adds)
+    const free = `pq_owner = '${NO_OWNER}', pq_lease = ${NO_LEASE}`;
     const s = (sql: string): Database.Statement => this.db.prepare(sql);
     // FIFO: ready rows are found by a forward scan of the table from a bound; FILO: through its index of ready rows.
     const readySrc = this.desc ? `${q} INDEXED BY \`pq_ready_${t}\`` : q;
@@ -160,7 +176,10 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const take = `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 `;
     const cols = `RETURNING _id, data, pq_attempts, pq_crc, (SELECT seq FROM pq_ack_state WHERE tbl = '${t}') AS pq_seq`;
     this.s = this.guard('cannot prepare queue statements', () => ({
-      insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, pq_crc, timestamp, status) VALUES (?, ?, ?, ${INITED})`),
+      insert: s(
+        `INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, pq_crc, timestamp, status, pq_owner, pq_lease) ` +
+          `VALUES (?, ?, ?, ${INITED}, '${NO_OWNER}', ${NO_LEASE})`,
+      ),
       reviveUnique: s(`DELETE FROM ${q} WHERE data = ? AND status IN (${ACKED}, ${FAILED})`),
       state: s(`SELECT seq, low, ulow FROM pq_ack_state WHERE tbl = '${t}'`),
       setBounds: s(`UPDATE pq_ack_state SET low = ?, ulow = ? WHERE tbl = '${t}'`),
@@ -175,16 +194,16 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       existsUnack: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE _id >= ${ufrom} AND ${held})`).pluck(),
       // acked and failed rows have no index (keeping one costs every ack a page write): these count by a scan
       countStatus: s(`SELECT COUNT(*) FROM ${q} WHERE status = ?`).pluck(),
-      nextLease: s(`SELECT MIN(pq_lease) FROM ${leased} WHERE ${held} AND pq_lease IS NOT NULL`).pluck(),
-      leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${leased} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)`).pluck(),
-      expire: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?`),
+      nextLease: s(`SELECT MIN(pq_lease) FROM ${leased} WHERE ${LEASED}`).pluck(),
+      leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?)`).pluck(),
+      expire: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${LEASED} AND pq_lease <= ?`),
       // One statement, its own transaction (a write statement takes the write lock before it reads): the next message
       // among the ready ones and those whose lease ran out, as `expire` followed by `takeMany(1)` would choose it.
       // (Written with MIN/MAX aggregates: a compound SELECT with ORDER BY costs three temporary b-trees per get.)
       // Params: owner, lease, seq, cursor, now.
       takeNext: s(
         `${take}WHERE _id = (SELECT ${first}(x) FROM (SELECT (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT 1) AS x ` +
-          `UNION ALL SELECT ${first}(_id) FROM ${leased} WHERE ${held} AND pq_lease IS NOT NULL AND pq_lease <= ?)) ${cols}`,
+          `UNION ALL SELECT ${first}(_id) FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?)) ${cols}`,
       ),
       // params: owner, lease, seq, cursor, max
       takeMany: s(`${take}WHERE _id IN (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT ?) ${cols}`),
@@ -198,19 +217,23 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       nack: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held}`),
       fail: s(`UPDATE ${q} SET status = ${FAILED} WHERE _id = ? AND status < ${ACKED}`),
       stillHeld: s(`SELECT 1 FROM ${q} WHERE _id = ? AND ${held} AND pq_owner = ?`).pluck(),
-      holders: s(`SELECT owner FROM pq_holders WHERE tbl = '${t}'`).pluck(),
-      register: s(`INSERT OR IGNORE INTO pq_holders (tbl, owner) VALUES ('${t}', ?)`),
+      holders: s(`SELECT owner, tag FROM pq_holders WHERE tbl = '${t}'`),
+      register: s(`INSERT OR IGNORE INTO pq_holders (tbl, owner, tag) VALUES ('${t}', ?, ?)`),
       unregister: s(`DELETE FROM pq_holders WHERE tbl = '${t}' AND owner = ?`),
-      orphans: s(`SELECT COUNT(*) FROM ${orphan} WHERE ${held} AND pq_owner IS NULL`).pluck(),
+      orphans: s(`SELECT COUNT(*) FROM ${orphan} WHERE ${ORPHAN}`).pluck(),
       // a dead holder's rows: a scan from ulow (rare: only when a holder died holding messages)
       releaseOwner: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id >= ${ufrom} AND ${held} AND pq_owner = ?`),
       releaseOne: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held} AND pq_owner = ?`),
-      resumeOrphans: s(`UPDATE ${orphan} SET status = ${READY}, ${free} WHERE ${held} AND pq_owner IS NULL`),
+      resumeOrphans: s(`UPDATE ${orphan} SET status = ${READY}, ${free} WHERE ${ORPHAN}`),
       update: s(`UPDATE OR IGNORE ${q} SET data = ?, pq_crc = ? WHERE _id = ?`),
       items: s(`SELECT _id, data, timestamp, status, pq_attempts, pq_crc FROM ${q} ORDER BY ${order}`),
     }));
     try {
-      this.write('cannot resume unacked messages', () => this.s.resumeOrphans!.run());
+      this.write('cannot resume unacked messages', () => {
+        this.s.resumeOrphans!.run();
+        // this instance's tag: unique among the table's holders (a clash, one in 36^8, draws again)
+        while (this.s.register!.run(this.owner, this.tag).changes === 0) this.tag = newTag();
+      });
       this.maybeSweep(true);
       this.opened();
     } catch (err) {
@@ -233,11 +256,10 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   private readonly txTake = this.transaction('get failed', (max: number): AckMessage<T>[] | { version: number; wakeAt: number | null } => {
     const now = Date.now();
     this.s.expire!.run(now);
-    if (!this.registered) this.s.register!.run(this.owner);
     const lease = this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
     let rows: Row[];
     do {
-      rows = this.s.takeMany!.all(this.owner, lease, this.seq, this.cursor, max) as Row[];
+      rows = this.s.takeMany!.all(this.tag, lease, this.seq, this.cursor, max) as Row[];
       if (rows.length === 0) return { version: this.readVersion(), wakeAt: this.s.nextLease!.get() as number | null };
       this.takenInTx.push(...rows); // the cursor moves past them only once this transaction has committed
       // skipCorrupt: a damaged message is marked failed (kept for inspection), counted, and we go on
@@ -285,7 +307,6 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const rows = this.takenInTx;
     this.takenInTx = [];
     if (rows.length > 0) this.advance(rows);
-    this.registered = true;
     if (!Array.isArray(got)) {
       this.noteIdle(got.version, got.wakeAt);
       return RETRY;
@@ -301,7 +322,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
    * before it reads, so the message goes to this call only), choosing among the ready messages and those whose lease
    * ran out. The row is checked and decoded after the commit; if that fails the message is made ready again (its
    * delivery uncounted) before the error is thrown. Retry means "nothing found": the transaction path then notes the
-   * idle data version race-free. Only for a registered instance (its first take goes through the transaction).
+   * idle data version race-free.
    */
   private takeNext(): AckMessage<T> | Retry {
     for (;;) {
@@ -311,7 +332,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       try {
         // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
         // checkpoint only from a step that reports done; with get() the WAL would grow until limitWal truncates it.
-        row = (this.s.takeNext!.all(this.owner, lease, this.seq, this.cursor, now) as Row[])[0];
+        row = (this.s.takeNext!.all(this.tag, lease, this.seq, this.cursor, now) as Row[])[0];
       } catch (err) {
         throw translateError(err, 'get failed');
       }
@@ -328,7 +349,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
         }
         msg = this.toMessage(row);
       } catch (err) {
-        this.guard('get failed', () => this.s.untake!.run(row._id, this.owner));
+        this.guard('get failed', () => this.s.untake!.run(row._id, this.tag));
         throw err;
       }
       this.taken++;
@@ -363,7 +384,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
    */
   private pruneHeld(): void {
     if (this.held.size < this.pruneAt) return;
-    const gone = this.guard('get failed', () => [...this.held].filter((id) => !this.s.stillHeld!.get(id, this.owner)));
+    const gone = this.guard('get failed', () => [...this.held].filter((id) => !this.s.stillHeld!.get(id, this.tag)));
     for (const id of gone) this.held.delete(id);
     this.pruneAt = Math.max(HELD_PRUNE_AT, 2 * this.held.size);
   }
@@ -371,12 +392,10 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   tryGet(): AckMessage<T> | Retry {
     this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
-    if (this.registered) {
-      const msg = this.takeNext();
-      if (msg !== RETRY) {
-        if (this.held.size >= this.pruneAt) this.pruneHeld();
-        return msg;
-      }
+    const msg = this.takeNext();
+    if (msg !== RETRY) {
+      if (this.held.size >= this.pruneAt) this.pruneHeld();
+      return msg;
     }
     const msgs = this.takeInTransaction(1);
     return msgs === RETRY ? RETRY : msgs[0]!;
@@ -479,14 +498,14 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
 
   protected sweep(): void {
     const now = Date.now();
-    const [holders, due] = this.guard('sweep failed', () => [this.s.holders!.all() as string[], this.s.leaseDue!.get(now) as number]);
-    const dead = holders.filter((o) => o !== this.owner && !isOwnerAlive(o));
+    const [holders, due] = this.guard('sweep failed', () => [this.s.holders!.all(), this.s.leaseDue!.get(now) as number]);
+    const dead = (holders as { owner: string; tag: string }[]).filter((h) => h.owner !== this.owner && !isOwnerAlive(h.owner));
     if (dead.length === 0 && !due) return;
     const changed = this.write('returning messages failed', () => {
       let n = this.s.expire!.run(now).changes;
-      for (const o of dead) {
-        n += this.s.releaseOwner!.run(o).changes;
-        this.s.unregister!.run(o);
+      for (const h of dead) {
+        n += this.s.releaseOwner!.run(h.tag).changes;
+        this.s.unregister!.run(h.owner);
       }
       return n;
     });
@@ -499,7 +518,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const ids = [...this.held];
     const changed = this.write('close failed', () => {
       let n = 0;
-      for (const id of ids) n += this.s.releaseOne!.run(id, this.owner).changes;
+      for (const id of ids) n += this.s.releaseOne!.run(id, this.tag).changes;
       this.s.unregister!.run(this.owner);
       return n;
     });

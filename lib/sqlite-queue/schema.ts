@@ -7,8 +7,8 @@
  * - ack tables get `pq_owner TEXT` (who holds an unacked message), `pq_lease REAL` (ms since the epoch when the hold
  *   expires) and `pq_attempts INTEGER NOT NULL DEFAULT 0` (deliveries so far; `pq_owner` and `pq_lease` mean
  *   something only while `status` is 2: an ack leaves them as they were), partial indexes a get does not touch,
- *   a row in `pq_ack_state` (scan bounds, see below) with a trigger that keeps it, and `pq_holders` (instances
- *   that may hold unacked messages, for the dead-holder sweep);
+ *   a row in `pq_ack_state` (scan bounds, see ack-core.ts) with a trigger that keeps it, and `pq_holders` (open
+ *   instances and the 8-character tag each writes into `pq_owner`, for the dead-holder sweep);
  * - priority tables get an index on `(priority, _id)`;
  * - `pq_taken` holds items taken by `autoCommit: false` consumers until `taskDone()` (so Python consumers do not see
  *   them either); `pq_pending` records which instances have unfinished tasks, for `join()` across processes.
@@ -17,6 +17,24 @@
  */
 import type Database from 'better-sqlite3';
 import type { ResolvedSqliteOptions } from './options.js';
+
+/**
+ * `pq_owner` of an ack row nobody holds, as this library writes it: the same length as a holder's tag, so that taking
+ * the row rewrites it in place (see {@link NO_LEASE}).
+ */
+export const NO_OWNER = '--------';
+/**
+ * `pq_lease` of an ack row nobody holds, as this library writes it: a one-byte integer. A get without lease sets it
+ * to NULL (no bytes) while `status` goes from 0 or 1 (no bytes) to 2 (one byte): the row keeps its size, and SQLite
+ * overwrites it in place, writing only the pages whose bytes changed (for an item with an overflow page: the leaf).
+ */
+export const NO_LEASE = 2;
+/** Length of a holder's tag in `pq_owner` (`pq_holders.tag`). */
+export const TAG_LENGTH = NO_OWNER.length;
+/** Unacked rows with a lease (not {@link NO_LEASE}, which a row a Python process took keeps). */
+export const LEASED = `status = 2 AND pq_lease > ${NO_LEASE}`;
+/** Unacked rows no Node instance holds: taken by a Python process. */
+export const ORPHAN = `status = 2 AND (pq_owner IS NULL OR pq_owner = '${NO_OWNER}')`;
 
 /** Creates the queue's table and this library's side tables and indexes if missing. Call inside a write transaction. */
 export function ensureSchema(db: Database.Database, table: string, o: ResolvedSqliteOptions): void {
@@ -41,8 +59,8 @@ export function ensureSchema(db: Database.Database, table: string, o: ResolvedSq
     db.exec(`DROP INDEX IF EXISTS \`pq_lease_${table}\``);
     if (o.order === 'filo') db.exec(`CREATE INDEX IF NOT EXISTS \`pq_ready_${table}\` ON ${q} (_id) WHERE status < 2`);
     else db.exec(`DROP INDEX IF EXISTS \`pq_ready_${table}\``);
-    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_leased_${table}\` ON ${q} (pq_lease) WHERE status = 2 AND pq_lease IS NOT NULL`);
-    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_orphan_${table}\` ON ${q} (_id) WHERE status = 2 AND pq_owner IS NULL`);
+    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_leased_${table}\` ON ${q} (pq_lease) WHERE ${LEASED}`);
+    db.exec(`CREATE INDEX IF NOT EXISTS \`pq_orphan_${table}\` ON ${q} (_id) WHERE ${ORPHAN}`);
     db.exec(
       'CREATE TABLE IF NOT EXISTS pq_ack_state (tbl TEXT PRIMARY KEY, seq INTEGER NOT NULL, low INTEGER NOT NULL, ' +
         'ulow INTEGER NOT NULL) WITHOUT ROWID',
@@ -56,7 +74,17 @@ export function ensureSchema(db: Database.Database, table: string, o: ResolvedSq
         `WHEN NEW.status < 2 AND OLD.status >= 2 BEGIN UPDATE pq_ack_state SET seq = seq + 1, ` +
         `low = MIN(low, NEW._id), ulow = MIN(ulow, NEW._id) WHERE tbl = '${table}'; END`,
     );
-    db.exec('CREATE TABLE IF NOT EXISTS pq_holders (tbl TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (tbl, owner)) WITHOUT ROWID');
+    // A Python get marks a row unack and leaves pq_owner as it was; a row that a Node holder once had would then look
+    // held by that (maybe long gone) holder: the owner is cleared, so the row counts as Python's (made ready on open).
+    db.exec(
+      `CREATE TRIGGER IF NOT EXISTS \`pq_python_take_${table}\` AFTER UPDATE OF status ON ${q} ` +
+        `WHEN NEW.status = 2 AND OLD.status < 2 AND NEW.pq_owner IS OLD.pq_owner AND NEW.pq_owner IS NOT NULL ` +
+        `AND NEW.pq_owner <> '${NO_OWNER}' BEGIN UPDATE ${q} SET pq_owner = NULL WHERE _id = NEW._id; END`,
+    );
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS pq_holders (tbl TEXT NOT NULL, owner TEXT NOT NULL, tag TEXT NOT NULL, ' +
+        'PRIMARY KEY (tbl, owner), UNIQUE (tbl, tag)) WITHOUT ROWID',
+    );
   } else if (o.order === 'priority') {
     db.exec(`CREATE INDEX IF NOT EXISTS \`pq_idx_${table}\` ON ${q} (priority, _id)`);
   }
