@@ -98,6 +98,21 @@ describe('sqlite ack queues: how a get chooses and what an ack writes', () => {
       }
     });
 
+    it(`${cls.name}: an instance without visibilityTimeout gets a message whose lease, set by another instance, ran out`, async () => {
+      const file = join(dir, 'q.db');
+      const b = await cls.open(file); // opened first: its open saw no leases
+      const a = await cls.open(file, { visibilityTimeout: 40 });
+      await a.put('m');
+      const m = await a.get();
+      const leaseEnd = Date.now() + 40;
+      expect((await caught(() => b.get({ block: false }))).code).toBe('ERR_QUEUE_EMPTY'); // held within its lease
+      await until(leaseEnd + 5);
+      expect(await b.get({ block: false })).toEqual({ id: m.id, data: 'm', attempts: 2 });
+      expect(await a.ack(m)).toBe(true); // a late ack still counts (the message was not acked yet)
+      await a.close();
+      await b.close();
+    });
+
     it(`${cls.name}: a message the serializer cannot read is made ready again, its delivery not counted`, async () => {
       const { serializer, heal } = failingDecoder();
       const q = await cls.open(join(dir, 'q.db'), { serializer });

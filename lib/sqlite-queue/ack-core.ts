@@ -144,6 +144,11 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
    * the owner token when the queue is opened (the sweep checks the token's liveness and gives back the tag's rows).
    */
   private tag = newTag();
+  /**
+   * Whether the fast get must also look for leases that ran out: always with `visibilityTimeout`; otherwise when the
+   * last sweep (at most a second ago) or empty attempt saw leased messages in the table.
+   */
+  private leasesSeen: boolean;
   /** In `pq_holders` (from open until close). */
   private registered = true;
   /** Ids this instance took and has not acked, nacked or failed itself: what close() gives back. */
@@ -158,6 +163,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const q = this.quoted;
     const t = this.table; // [A-Za-z0-9_] only (options.ts), safe inside a string literal
     this.desc = opts.order === 'filo';
+    this.leasesSeen = opts.visibilityTimeout > 0;
     const dir = this.desc ? 'DESC' : 'ASC';
     const order = `_id ${dir}`;
     const first = this.desc ? 'MAX' : 'MIN';
@@ -205,6 +211,9 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
         `${take}WHERE _id = (SELECT ${first}(x) FROM (SELECT (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT 1) AS x ` +
           `UNION ALL SELECT ${first}(_id) FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?)) ${cols}`,
       ),
+      // The same without the lease branch, for an instance that sets no leases while none are seen in the table
+      // (checked at every sweep, so at least once a second). Params: owner, lease, seq, cursor.
+      takeNextReady: s(`${take}WHERE _id = (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT 1) ${cols}`),
       // params: owner, lease, seq, cursor, max
       takeMany: s(`${take}WHERE _id IN (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT ?) ${cols}`),
       untake: s(
@@ -295,6 +304,10 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     return this.takeInTransaction(max);
   }
 
+  private noteLeases(nextLease: number | null): void {
+    this.leasesSeen = this.opts.visibilityTimeout > 0 || nextLease != null;
+  }
+
   private takeInTransaction(max: number): AckMessage<T>[] | Retry {
     this.takenInTx = [];
     let got: ReturnType<typeof this.txTake>;
@@ -308,6 +321,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     this.takenInTx = [];
     if (rows.length > 0) this.advance(rows);
     if (!Array.isArray(got)) {
+      this.noteLeases(got.wakeAt);
       this.noteIdle(got.version, got.wakeAt);
       return RETRY;
     }
@@ -332,7 +346,11 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       try {
         // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
         // checkpoint only from a step that reports done; with get() the WAL would grow until limitWal truncates it.
-        row = (this.s.takeNext!.all(this.tag, lease, this.seq, this.cursor, now) as Row[])[0];
+        row = (
+          this.leasesSeen
+            ? this.s.takeNext!.all(this.tag, lease, this.seq, this.cursor, now)
+            : this.s.takeNextReady!.all(this.tag, null, this.seq, this.cursor)
+        )[0] as Row | undefined;
       } catch (err) {
         throw translateError(err, 'get failed');
       }
@@ -498,7 +516,12 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
 
   protected sweep(): void {
     const now = Date.now();
-    const [holders, due] = this.guard('sweep failed', () => [this.s.holders!.all(), this.s.leaseDue!.get(now) as number]);
+    const [holders, due, next] = this.guard('sweep failed', () => [
+      this.s.holders!.all(),
+      this.s.leaseDue!.get(now) as number,
+      this.s.nextLease!.get() as number | null,
+    ]);
+    this.noteLeases(next);
     const dead = (holders as { owner: string; tag: string }[]).filter((h) => h.owner !== this.owner && !isOwnerAlive(h.owner));
     if (dead.length === 0 && !due) return;
     const changed = this.write('returning messages failed', () => {
