@@ -401,7 +401,9 @@ describe('locks: file queues (FileQueue, FileQueueSync)', () => {
         await holder.c.exit;
       }
       const took = await within(() => progress(logs) > 0, 15_000, 'the herd took the lock', loc);
-      await within(() => herd.filter((w) => progress([w.log]) > 20).length === herd.length, 20_000, 'every process of the herd made progress', loc);
+      await within(() => herd.filter((w) => progress([w.log]) > 20).length === herd.length, 20_000, 'every process of the herd made progress', loc).catch((err: Error) => {
+        throw new Error(`${err.message}; writes per herd process: ${herd.map((w) => progress([w.log])).join(', ')}`);
+      });
       expect(holds(loc, holder.c.child.pid!), 'the holder left behind was not fenced off (its token is still there)').toBe(false);
       if (how === 'SIGSTOP') {
         holder.c.child.kill('SIGCONT');
