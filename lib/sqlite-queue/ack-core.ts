@@ -201,7 +201,6 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       // acked and failed rows have no index (keeping one costs every ack a page write): these count by a scan
       countStatus: s(`SELECT COUNT(*) FROM ${q} WHERE status = ?`).pluck(),
       nextLease: s(`SELECT MIN(pq_lease) FROM ${leased} WHERE ${LEASED}`).pluck(),
-      leaseDue: s(`SELECT EXISTS (SELECT 1 FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?)`).pluck(),
       expire: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${LEASED} AND pq_lease <= ?`),
       // One statement, its own transaction (a write statement takes the write lock before it reads): the next message
       // among the ready ones and those whose lease ran out, as `expire` followed by `takeMany(1)` would choose it.
@@ -293,9 +292,14 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
 
   /** An intact row as a message (its checksum was checked by {@link intact}). */
   private toMessage(r: Row): AckMessage<T> {
-    const data = this.decodeIntact(r);
-    this.held.add(r._id);
-    return { id: r._id, data, attempts: r.pq_attempts };
+    return { id: r._id, data: this.decodeIntact(r), attempts: r.pq_attempts };
+  }
+
+  /** Counts committed takes and remembers their ids for close(); forgets ids acked elsewhere when there are many. */
+  private hold(msgs: AckMessage<T>[]): void {
+    this.taken += msgs.length;
+    for (const m of msgs) this.held.add(m.id);
+    if (this.held.size >= this.pruneAt) this.pruneHeld();
   }
 
   private takeRows(max: number): AckMessage<T>[] | Retry {
@@ -325,9 +329,8 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       this.noteIdle(got.version, got.wakeAt);
       return RETRY;
     }
-    this.taken += got.length;
     this.wrote();
-    this.pruneHeld();
+    this.hold(got);
     return got;
   }
 
@@ -370,7 +373,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
         this.guard('get failed', () => this.s.untake!.run(row._id, this.tag));
         throw err;
       }
-      this.taken++;
+      this.hold([msg]);
       return msg;
     }
   }
@@ -382,7 +385,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   private tighten(): void {
     this.sinceTighten = 0;
     try {
-      this.db.transaction(() => {
+      this.write('tighten', () => {
         const st = this.s.state!.get() as AckState | undefined;
         if (!st) return;
         const firstReady = this.s.firstReadyFrom!.get(st.low) as number | undefined;
@@ -390,7 +393,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
         const firstUnack = this.s.firstUnackFrom!.get(st.ulow) as number | undefined;
         const ulow = Math.min(firstUnack ?? low, low);
         if (low > st.low || ulow > st.ulow) this.s.setBounds!.run(Math.max(low, st.low), Math.max(ulow, st.ulow));
-      }).immediate();
+      });
     } catch {
       // housekeeping only
     }
@@ -401,7 +404,6 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
    * time (at least {@link HELD_PRUNE_AT}), so its cost stays linear in the number of takes.
    */
   private pruneHeld(): void {
-    if (this.held.size < this.pruneAt) return;
     const gone = this.guard('get failed', () => [...this.held].filter((id) => !this.s.stillHeld!.get(id, this.tag)));
     for (const id of gone) this.held.delete(id);
     this.pruneAt = Math.max(HELD_PRUNE_AT, 2 * this.held.size);
@@ -411,10 +413,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
     const msg = this.takeNext();
-    if (msg !== RETRY) {
-      if (this.held.size >= this.pruneAt) this.pruneHeld();
-      return msg;
-    }
+    if (msg !== RETRY) return msg;
     const msgs = this.takeInTransaction(1);
     return msgs === RETRY ? RETRY : msgs[0]!;
   }
@@ -516,12 +515,9 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
 
   protected sweep(): void {
     const now = Date.now();
-    const [holders, due, next] = this.guard('sweep failed', () => [
-      this.s.holders!.all(),
-      this.s.leaseDue!.get(now) as number,
-      this.s.nextLease!.get() as number | null,
-    ]);
-    this.noteLeases(next);
+    const [holders, next] = this.guard('sweep failed', () => [this.s.holders!.all(), this.s.nextLease!.get() as number | null]);
+    this.noteLeases(next as number | null);
+    const due = next != null && (next as number) <= now;
     const dead = (holders as { owner: string; tag: string }[]).filter((h) => h.owner !== this.owner && !isOwnerAlive(h.owner));
     if (dead.length === 0 && !due) return;
     const changed = this.write('returning messages failed', () => {

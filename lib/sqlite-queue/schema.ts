@@ -26,7 +26,9 @@ export const NO_OWNER = '--------';
 /**
  * `pq_lease` of an ack row nobody holds, as this library writes it: a one-byte integer. A get without lease sets it
  * to NULL (no bytes) while `status` goes from 0 or 1 (no bytes) to 2 (one byte): the row keeps its size, and SQLite
- * overwrites it in place, writing only the pages whose bytes changed (for an item with an overflow page: the leaf).
+ * overwrites it in place, writing only the pages whose bytes changed (for an item with an overflow page: the leaf and
+ * the overflow page that holds the columns after `data`, instead of a new overflow page, the old one freed and the
+ * freelist).
  */
 export const NO_LEASE = 2;
 /** Length of a holder's tag in `pq_owner` (`pq_holders.tag`). */
