@@ -771,7 +771,7 @@ export class Store {
     this.idleTimer.unref();
   }
 
-  /** Gives the lock up: token first (nobody needs to fence us), then proper-lockfile's lock. */
+  /** Gives the lock up: token first (nobody needs to fence us), then the lock directory. */
   releaseLock(): void {
     if (this.idleTimer) {
       clearTimeout(this.idleTimer);
@@ -798,7 +798,7 @@ export class Store {
   }
 
   /**
-   * Lets proper-lockfile's lock go. Our token gone (`tokenGone`, for a hold we made a token for) means we were fenced
+   * Lets the lock directory go. Our token gone (`tokenGone`, for a hold we made a token for) means we were fenced
    * off: whoever removed it took the lock after ours was broken, so lock/ is not ours and is never removed, whatever
    * its inode number (reused at once, it made fenced holders remove their fencer's lock, and two processes then fenced
    * each other without end). Otherwise the lock is given back as usual.
