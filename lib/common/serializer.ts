@@ -208,9 +208,12 @@ export function resolveSerializer<T>(option: unknown, canonicalJson = false): Co
       if (!(out instanceof Uint8Array)) {
         throw new SerializationError(`serializer.encode() must return a Uint8Array. ${describe(out)}`);
       }
-      return toBuffer(out);
+      // A copy: fast encoders reuse their output buffer (msgpackr does), so the bytes of this item would change at
+      // the next encode() — before a putMany or a group commit writes them, and after their checksum was taken.
+      return Buffer.from(out);
     },
-    decode: (bytes: Uint8Array) => custom.decode(bytes),
+    // A copy too: the bytes may be a view of a buffer the queue reuses, and a decoder may keep them (zero-copy).
+    decode: (bytes: Uint8Array) => custom.decode(Buffer.from(bytes)),
   };
 }
 
@@ -218,10 +221,16 @@ export function resolveSerializer<T>(option: unknown, canonicalJson = false): Co
  * Decodes stored bytes; a decoder failure becomes a {@link SerializationError} naming the item, so that the caller
  * can roll back instead of losing the item.
  */
-export function decodeItem<T>(codec: Codec<T>, bytes: Uint8Array, where: string): T {
+export function decodeItem<T>(codec: Codec<T>, bytes: Uint8Array, where: string, id?: number): T {
   try {
     return codec.decode(bytes);
   } catch (cause) {
-    throw new SerializationError(`stored item ${where} cannot be decoded by the ${codec.name} serializer: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    throw decodeError(codec, where, cause, id);
   }
+}
+
+/** The {@link SerializationError} for stored bytes that `codec` could not decode. */
+export function decodeError(codec: Codec<unknown>, where: string, cause: unknown, id?: number): SerializationError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new SerializationError(`stored item ${where} cannot be decoded by the ${codec.name} serializer: ${why}`, id === undefined ? { cause } : { cause, id });
 }

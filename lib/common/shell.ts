@@ -6,8 +6,8 @@
  * @module
  */
 import type { PutEntry, QueueCore } from './core.js';
-import { argTypeError, describe, QueueClosedError, QueueEmptyError, QueueFullError, rangeError } from './errors.js';
-import { GroupCommit } from './group-commit.js';
+import { argTypeError, argValueError, describe, QueueClosedError, QueueEmptyError, QueueFullError, rangeError } from './errors.js';
+import { isThenable, PutLine } from './put-line.js';
 import { checkTimeout, checkValue, validateOptions, type OptionSchema } from './options.js';
 import { AsyncWaits, RETRY, sleepSync, waitSync, type Retry } from './wait.js';
 
@@ -73,8 +73,11 @@ function waitTime(opts: { block?: boolean; timeout?: number }): number {
   return opts.timeout ?? Infinity;
 }
 
-const disposeSymbol: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
-const asyncDisposeSymbol: symbol = (Symbol as { asyncDispose?: symbol }).asyncDispose ?? Symbol.for('nodejs.asyncDispose');
+// Node 20.0-20.3 have no Symbol.dispose / Symbol.asyncDispose: define them as later Node versions do (the registered
+// symbols 'nodejs.dispose' / 'nodejs.asyncDispose'), so that `using` works there too. Newer Node: nothing changes.
+for (const [name, key] of [['dispose', 'nodejs.dispose'], ['asyncDispose', 'nodejs.asyncDispose']] as const) {
+  if (typeof (Symbol as unknown as Record<string, unknown>)[name] !== 'symbol') Object.defineProperty(Symbol, name, { value: Symbol.for(key) });
+}
 
 /** Argument checks and preparation shared by both shells. */
 abstract class ShellBase<T, G> {
@@ -113,7 +116,13 @@ abstract class ShellBase<T, G> {
     this.checkOpen();
     if (!Array.isArray(items)) throw argTypeError(`The "items" argument of ${this.className}.putMany() must be an array. ${describe(items)}`);
     const opts = validateOptions<PutManyOptions>(options, PUT_SCHEMA, `${this.className}.putMany()`);
-    const entries = items.map((item) => this.core.preparePut(item, opts.priority));
+    const entries: PutEntry[] = [];
+    for (let i = 0; i < items.length; i++) {
+      if (!(i in items)) {
+        throw argValueError(`The "items" argument of ${this.className}.putMany() must not be a sparse array: items[${i}] is a hole`);
+      }
+      entries.push(this.core.preparePut(items[i]!, opts.priority));
+    }
     if (this.core.tooBig(entries.length)) {
       throw rangeError(`putMany() of ${entries.length} items can never fit: the queue's maxSize is smaller`);
     }
@@ -240,7 +249,7 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /** Same as {@link SyncQueueShell.close}, for `using`. */
-  [disposeSymbol](): void {
+  [Symbol.dispose](): void {
     this.close();
   }
 }
@@ -253,13 +262,20 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
 export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   /** @internal */
   protected readonly waits: AsyncWaits;
-  private readonly group: GroupCommit<PutEntry, number | null>;
+  private readonly line: PutLine;
 
   /** @internal */
   protected constructor(core: QueueCore<T, G>, className: string, deferCommit: boolean) {
     super(core, className);
     this.waits = new AsyncWaits(core.signal);
-    this.group = new GroupCommit((entries) => this.ioSyncFirst(() => this.core.commitBatch(entries)), deferCommit);
+    this.line = new PutLine(
+      {
+        batch: (entries) => this.ioSyncFirst(() => this.core.commitBatch(entries)),
+        many: (entries) => this.ioSyncFirst(() => this.core.tryPutMany(entries)),
+      },
+      core.signal,
+      deferCommit,
+    );
   }
 
   /**
@@ -330,7 +346,19 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
     }
   }
 
-  /** Promise twin of {@link SyncQueueShell.put}; concurrent puts share one commit. */
+  /**
+   * Runs `fn` once the puts called before it have committed (or wait for room): calls of one caller take effect in
+   * call order. No cost when no put is pending.
+   */
+  private afterPuts<R>(fn: () => Promise<R>): Promise<R> {
+    const s = this.line.settled();
+    return s === undefined ? fn() : s.then(fn);
+  }
+
+  /**
+   * Promise twin of {@link SyncQueueShell.put}. Concurrent puts share one commit; every put and putMany commits in
+   * call order.
+   */
   put(item: T, options?: PutOptions): Promise<number | null> {
     let prepared: { entry: PutEntry; wait: number };
     try {
@@ -338,21 +366,17 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
     } catch (err) {
       return Promise.reject(err); // as from an async function: bad input is a rejection, never a throw
     }
-    const { entry, wait } = prepared;
-    // The first attempt outside the waiting loop: a put that commits (the usual case) costs one Promise less.
-    return this.group
-      .submit(entry)
-      .then((r) => (r !== RETRY ? r : this.waits.run(() => this.group.submit(entry), { timeout: wait, onTimeout: fullError }, { value: r })));
+    return this.line.put(prepared.entry, prepared.wait);
   }
 
-  /** Promise twin of {@link SyncQueueShell.putMany}. */
+  /** Promise twin of {@link SyncQueueShell.putMany}: one commit, after the puts called before it and before later ones. */
   async putMany(items: readonly T[], options?: PutManyOptions): Promise<(number | null)[]> {
     const { entries, wait } = this.preparePutMany(items, options);
     if (entries.length === 0) return [];
-    return this.waits.run(() => this.io(() => this.core.tryPutMany(entries)), { timeout: wait, onTimeout: fullError });
+    return this.line.putMany(entries, wait);
   }
 
-  /** Promise twin of {@link SyncQueueShell.get}. */
+  /** Promise twin of {@link SyncQueueShell.get}; sees the puts called before it. */
   get(options?: GetOptions): Promise<G> {
     let wait: number;
     try {
@@ -360,6 +384,12 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
     } catch (err) {
       return Promise.reject(err); // as from an async function: bad input is a rejection, never a throw
     }
+    const s = this.line.settled();
+    if (s !== undefined) return s.then(() => this.getNow(wait));
+    return this.getNow(wait);
+  }
+
+  private getNow(wait: number): Promise<G> {
     // The first attempt runs now; only a get that must wait (or retry a lock conflict) enters the waiting loop.
     const attempt = (): G | Retry | Promise<G | Retry> => this.ioSyncFirst(() => this.core.tryGet());
     const first = attempt();
@@ -370,13 +400,13 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   /** Promise twin of {@link SyncQueueShell.getMany}. */
   async getMany(max: number, options?: GetOptions): Promise<G[]> {
     const wait = this.prepareGetMany(max, options);
-    return this.waits.run(() => this.io(() => this.core.tryGetMany(max)), { timeout: wait, onTimeout: emptyError });
+    return this.afterPuts(() => this.waits.run(() => this.io(() => this.core.tryGetMany(max)), { timeout: wait, onTimeout: emptyError }));
   }
 
   /** Promise twin of {@link SyncQueueShell.peek}. */
   async peek(): Promise<T | undefined> {
     this.checkOpen();
-    return this.io(() => this.core.peek());
+    return this.afterPuts(() => this.io(() => this.core.peek()));
   }
 
   /** Promise twin of {@link SyncQueueShell.taskDone}. */
@@ -389,7 +419,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   async join(options?: JoinOptions): Promise<boolean> {
     const timeout = this.prepareJoin(options);
     try {
-      await this.waits.run(() => this.io(() => this.core.tryJoin()), { timeout, onTimeout: emptyError });
+      await this.afterPuts(() => this.waits.run(() => this.io(() => this.core.tryJoin()), { timeout, onTimeout: emptyError }));
       return true;
     } catch (err) {
       if (err instanceof QueueEmptyError) return false;
@@ -400,19 +430,19 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   /** Promise twin of {@link SyncQueueShell.size}. */
   async size(): Promise<number> {
     this.checkOpen();
-    return this.io(() => this.core.size());
+    return this.afterPuts(() => this.io(() => this.core.size()));
   }
 
   /** Promise twin of {@link SyncQueueShell.empty}. */
   async empty(): Promise<boolean> {
     this.checkOpen();
-    return this.io(() => this.core.empty());
+    return this.afterPuts(() => this.io(() => this.core.empty()));
   }
 
   /** Promise twin of {@link SyncQueueShell.full}. */
   async full(): Promise<boolean> {
     this.checkOpen();
-    return this.io(() => this.core.full());
+    return this.afterPuts(() => this.io(() => this.core.full()));
   }
 
   /**
@@ -423,7 +453,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
     if (this.closed) return;
     this.closed = true;
     try {
-      await this.group.drain();
+      await this.line.close();
     } finally {
       this.waits.closeAll(new QueueClosedError());
       try {
@@ -437,7 +467,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /** Same as {@link AsyncQueueShell.close}, for `await using`. */
-  [asyncDisposeSymbol](): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
@@ -453,10 +483,6 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
       }
     }
   }
-}
-
-function isThenable<X>(v: X | Promise<X>): v is Promise<X> {
-  return typeof (v as { then?: unknown })?.then === 'function';
 }
 
 export { RETRY, sleepSync };

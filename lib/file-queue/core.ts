@@ -5,17 +5,18 @@
  *
  * @module
  */
-import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { PutEntry, QueueCore } from '../common/core.js';
 import { argTypeError, argValueError, describe, QueueCorruptError, QueueError, rangeError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
-import { decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
+import { decodeError, decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
 import { RETRY, type Retry, type Signal } from '../common/wait.js';
 import { T_DONE, T_FLAG, T_RETURN, type Rec } from './format.js';
 import { hash64 } from './hashset.js';
+import { checkPath } from '../common/options.js';
 import { resolveFileOptions, type ResolvedFileOptions } from './options.js';
-import { LockBusyError, Store, type Ctx, type TakePlan } from './store.js';
+import { LockBusyError, Store, UNDECODABLE, type Ctx, type TakePlan, type Undecodable } from './store.js';
 
 /** Framing bytes around an item's data in the worst case (PUT header, id, hash, link). */
 const RECORD_OVERHEAD = 40;
@@ -25,9 +26,7 @@ const RECORD_OVERHEAD = 40;
  * level). Returns its real path.
  */
 function prepareFolder(dir: unknown, where: string): string {
-  if (typeof dir !== 'string') throw argTypeError(`The "dir" argument of ${where} must be of type string. ${describe(dir)}`);
-  if (dir.length === 0) throw argValueError(`The "dir" argument of ${where} must be a non-empty path`);
-  const full = resolve(dir);
+  const full = resolve(checkPath(dir, 'dir', where));
   let isDir: boolean;
   try {
     isDir = statSync(full).isDirectory();
@@ -53,7 +52,29 @@ function prepareFolder(dir: unknown, where: string): string {
     isDir = true;
   }
   if (!isDir) throw argValueError(`The queue path is not a folder: ${full} (a file queue is a folder of segment files)`);
+  checkQueueFolder(full);
   return realpathSync(full);
+}
+
+/** Names a queue folder holds (docs/format.md, "Files"). */
+const QUEUE_NAMES = /^(seg-\d{10}\.log|checkpoint|checkpoint\.\d+\.\d+\.tmp|lock|tokens|want)$/;
+
+/**
+ * Refuses a folder that holds something but no queue: adopting it would mix queue files into someone's data (a
+ * mistyped path). An empty folder, or one with a segment or checkpoint, is a queue folder.
+ */
+function checkQueueFolder(full: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(full);
+  } catch (err) {
+    throw new QueueError(`cannot read queue folder ${full}: ${(err as Error).message}`, 'ERR_QUEUE_IO', { cause: err });
+  }
+  if (names.length === 0 || names.some((n) => n.startsWith('seg-') || n === 'checkpoint')) return;
+  const foreign = names.filter((n) => !QUEUE_NAMES.test(n));
+  if (foreign.length === 0) return;
+  const shown = foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(', ') + (foreign.length > 3 ? ', ...' : '');
+  throw argValueError(`The folder ${full} is not a file queue: it is not empty and holds no queue files (found ${shown})`);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -68,7 +89,11 @@ export class FileCore<T> implements QueueCore<T, T> {
   private heldCount = 0;
   private closed = false;
   private flushTimer: NodeJS.Timeout | undefined;
-  private readonly decode: (bytes: Buffer, where: string) => T;
+  private readonly decode: (bytes: Buffer, where: string, id?: number) => T;
+  /** For a take: decodes, or with skipCorrupt answers UNDECODABLE for bytes the serializer refuses (counted). */
+  private readonly decodeTaken: (bytes: Buffer, where: string, id: number) => T | Undecodable;
+  /** Items this instance dropped because the serializer refused them (skipCorrupt). */
+  private undecodable = 0;
 
   private constructor(
     dir: string,
@@ -88,7 +113,16 @@ export class FileCore<T> implements QueueCore<T, T> {
     this.store = Store.attach(dir, opts.order, opts.unique);
     this.signal = this.store.signal;
     this.owner = newOwner();
-    this.decode = (bytes, where) => decodeItem(this.codec, bytes, `${dir}#${where}`);
+    this.decode = (bytes, where, id) => decodeItem(this.codec, bytes, `${dir}#${where}`, id);
+    this.decodeTaken = (bytes, where, id) => {
+      try {
+        return this.codec.decode(bytes);
+      } catch (cause) {
+        if (!opts.skipCorrupt) throw decodeError(this.codec as Codec<unknown>, `${dir}#${where} (id ${id})`, cause, id);
+        this.undecodable++;
+        return UNDECODABLE;
+      }
+    };
   }
 
   private static create<T>(dir: unknown, options: unknown, where: string, flavour: 'sync' | 'async'): FileCore<T> {
@@ -154,7 +188,23 @@ export class FileCore<T> implements QueueCore<T, T> {
 
   /** Records skipped by `skipCorrupt` in this folder, by this process. */
   get corruptSkipped(): number {
-    return this.store.corruptSkipped;
+    return this.store.corruptSkipped + this.undecodable;
+  }
+
+  /**
+   * Removes the item with id `id` if it is the next one a get would take (an append-only log cannot cut an item out
+   * of its middle; the front is where an item that cannot be read stops a queue). False when the queue is empty or
+   * its front item has another id.
+   */
+  remove(id: number): boolean {
+    this.store.refresh(this.ctx);
+    if (this.store.size === 0) return false;
+    return this.store.op(this.ctx, () => {
+      if (this.store.frontId() !== id) return false;
+      this.store.removeFront();
+      this.store.durable();
+      return true;
+    });
   }
 
   preparePut(item: T, priority: unknown): PutEntry {
@@ -269,7 +319,7 @@ export class FileCore<T> implements QueueCore<T, T> {
       this.ctx,
       () => {
         if (sweep) this.store.sweep();
-        const plan = this.store.planTake(max, this.decode);
+        const plan = this.store.planTake(max, this.decodeTaken);
         if (!plan) return RETRY;
         this.commit(plan);
         return plan.items;
@@ -305,19 +355,31 @@ export class FileCore<T> implements QueueCore<T, T> {
     try {
       const d = this.store.peekData();
       if (d === undefined) return undefined;
-      if (d !== 'corrupt') return this.decode(d.data, d.where);
+      if (d !== 'corrupt') return this.codec.decode(d.data);
     } catch (err) {
-      if (!(err instanceof QueueCorruptError) && (err as { code?: string }).code !== 'ERR_QUEUE_IO') throw err;
-      // A lock-free look can race with a consumer that deleted a segment: look again holding the lock.
+      if (!(err instanceof QueueCorruptError) && (err as { code?: string }).code !== 'ERR_QUEUE_IO' && !this.isDecodeFailure(err)) throw err;
+      // A lock-free look can race with a consumer that deleted a segment: look again holding the lock (and report
+      // or, with skipCorrupt, drop an item the serializer refuses).
     }
     return this.store.op(this.ctx, () => {
       for (;;) {
         const d = this.store.peekData();
         if (d === undefined) return undefined;
-        if (d !== 'corrupt') return this.decode(d.data, d.where);
-        this.store.dropFront(); // skipCorrupt: the corrupt front item is removed and counted
+        if (d === 'corrupt') {
+          this.store.dropFront(); // skipCorrupt: the corrupt front item is removed and counted
+          continue;
+        }
+        const item = this.decodeTaken(d.data, d.where, d.id);
+        if (item !== UNDECODABLE) return item;
+        this.store.removeFront(); // skipCorrupt: an item the serializer refuses is removed and counted
+        this.store.durable();
       }
     });
+  }
+
+  /** Whether `err` came from the serializer's decode() (not from the queue). */
+  private isDecodeFailure(err: unknown): boolean {
+    return !(err instanceof QueueError);
   }
 
   taskDone(): void {

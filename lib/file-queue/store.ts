@@ -199,7 +199,13 @@ type ReadResult =
   | { k: 'corrupt'; why: string; next: number | undefined };
 
 /** A record read for its item. */
+/** Returned by a `planTake` decoder for an intact item that the serializer refuses (with skipCorrupt). */
+export const UNDECODABLE: unique symbol = Symbol('persist-queue.undecodable');
+/** The type of {@link UNDECODABLE}. */
+export type Undecodable = typeof UNDECODABLE;
+
 interface PutView {
+  id: number;
   data: Buffer;
   h1: number;
   h2: number;
@@ -547,9 +553,12 @@ export class Store {
 
   /**
    * Plans a take of up to `max` items (returned items first, then the main list), decoding each with `decode`. A
-   * corrupt item at the front is skipped (and its removal written) when `skipCorrupt`, else it throws. Holder only.
+   * corrupt item at the front is skipped (and its removal written) when `skipCorrupt`, else it throws. `decode`
+   * returns {@link UNDECODABLE} for an intact item the serializer refuses (with skipCorrupt; else it throws): at the
+   * front such an item is taken and dropped (its removal written), after other items the plan stops before it.
+   * Holder only.
    */
-  planTake<G>(max: number, decode: (bytes: Buffer, where: string) => G): TakePlan<G> | undefined {
+  planTake<G>(max: number, decode: (bytes: Buffer, where: string, id: number) => G | Undecodable): TakePlan<G> | undefined {
     for (;;) {
       if (this.size === 0) return undefined;
       const items: G[] = [];
@@ -559,6 +568,7 @@ export class Store {
       let ho = this.st.headOff;
       let left = this.st.main;
       let dropped = false;
+      let stop = false;
       while (items.length < max && nRet < this.st.returned.length) {
         const s = this.st.returned[nRet]!;
         const v = this.readPut(s.seg, s.off);
@@ -569,11 +579,20 @@ export class Store {
           dropped = true;
           break;
         }
-        items.push(decode(v.data, `${s.seg}:${s.off}`));
+        const item = decode(v.data, `${s.seg}:${s.off}`, v.id);
+        if (item === UNDECODABLE) {
+          if (items.length === 0) {
+            this.write([{ t: T_TAKE, owner: null, headSeg: hs, headOff: ho, nRet: 1, main: [] }]);
+            dropped = true;
+          }
+          stop = true;
+          break;
+        }
+        items.push(item);
         nRet++;
       }
       if (dropped) continue;
-      while (items.length < max && left > 0) {
+      while (!stop && items.length < max && left > 0) {
         const v = this.readPut(hs, ho);
         if (v === undefined) {
           if (items.length > 0) break;
@@ -581,7 +600,16 @@ export class Store {
           dropped = true;
           break;
         }
-        items.push(decode(v.data, `${hs}:${ho}`));
+        const item = decode(v.data, `${hs}:${ho}`, v.id);
+        if (item === UNDECODABLE) {
+          if (items.length === 0) {
+            const raw = this.planTake(1, (b) => b);
+            if (raw) this.commitTake(raw, null);
+            dropped = true;
+          }
+          break;
+        }
+        items.push(item);
         main.push({ seg: hs, off: ho, h1: v.h1, h2: v.h2 });
         left--;
         if (left === 0) {
@@ -609,6 +637,23 @@ export class Store {
     }
   }
 
+  /** The id of the next item (lock-free or holder); undefined when empty or when its record is damaged. */
+  frontId(): number | undefined {
+    if (this.size === 0) return undefined;
+    const s = this.st.returned[0];
+    try {
+      return this.readPut(s ? s.seg : this.st.headSeg, s ? s.off : this.st.headOff)?.id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Takes the front item and drops it (its removal written). Holder only. */
+  removeFront(): void {
+    const raw = this.planTake(1, (b) => b);
+    if (raw) this.commitTake(raw, null);
+  }
+
   /** Removes the (corrupt, skipped) item at the front. Holder only. */
   dropFront(): void {
     if (this.st.returned.length > 0) {
@@ -626,14 +671,14 @@ export class Store {
   }
 
   /** The next item without taking it (lock-free or holder); undefined when empty. Corrupt: throws or undefined. */
-  peekData(): { data: Buffer; where: string } | 'corrupt' | undefined {
+  peekData(): { data: Buffer; where: string; id: number } | 'corrupt' | undefined {
     if (this.size === 0) return undefined;
     const s = this.st.returned[0];
     const seg = s ? s.seg : this.st.headSeg;
     const off = s ? s.off : this.st.headOff;
     const v = this.readPut(seg, off);
     if (v === undefined) return 'corrupt';
-    return { data: v.data, where: `${seg}:${off}` };
+    return { data: v.data, where: `${seg}:${off}`, id: v.id };
   }
 
   // =============================================================================================================
@@ -1229,7 +1274,7 @@ export class Store {
       } catch {
         rec = undefined;
       }
-      if (rec?.t === T_PUT) return { data: rec.data, h1: rec.h1, h2: rec.h2, prevSeg: rec.prevSeg, prevOff: rec.prevOff, end: res.end };
+      if (rec?.t === T_PUT) return { id: rec.id, data: rec.data, h1: rec.h1, h2: rec.h2, prevSeg: rec.prevSeg, prevOff: rec.prevOff, end: res.end };
     } else if (res.k !== 'corrupt') {
       // The record is gone (its segment deleted or cut short): damage, skipped like a corrupt record with skipCorrupt.
       if (!this.ctx.skipCorrupt) throw new QueueCorruptError(`queue state points at a missing item in ${where}`);
