@@ -4,7 +4,8 @@
  * @module
  */
 import { checkItemId } from '../common/options.js';
-import { AsyncQueueShell, SyncQueueShell } from '../common/shell.js';
+import { AsyncQueueShell } from '../common/async-shell.js';
+import { SyncQueueShell } from '../common/sync-shell.js';
 import { FileCore } from './core.js';
 import type { FileQueueOptions } from './options.js';
 

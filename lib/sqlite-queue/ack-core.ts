@@ -11,7 +11,8 @@
  */
 import type Database from 'better-sqlite3';
 import type { PutEntry } from '../common/core.js';
-import { argTypeError, describe, ForeignMessageError, QueueError, rangeError, type QueueCorruptError, type SerializationError } from '../common/errors.js';
+import { ForeignMessageError, QueueError } from '../common/errors.js';
+import { messageId, type AckMessage, type AckQueueItem, type AckStatus, type ClearAckedOptions } from './ack-types.js';
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
@@ -20,68 +21,6 @@ import { translateError } from './connection.js';
 import { LEASED, NO_LEASE, NO_OWNER, ORPHAN, TAG_LENGTH } from './schema.js';
 import { SKIP, SqliteCoreBase, type Flavour } from './core-base.js';
 import type { ResolvedSqliteOptions } from './options.js';
-
-/** A message taken from an ack queue. */
-export interface AckMessage<T> {
-  /** The row id; pass it (or the message) to `ack()`, `nack()` or `ackFailed()`. */
-  id: number;
-  /** The item. */
-  data: T;
-  /** How many times this message has been delivered, this delivery included (1 on the first). */
-  attempts: number;
-}
-
-/** Status of a message in {@link AckQueueItem}. */
-export type AckStatus = 'ready' | 'unack' | 'acked' | 'failed';
-
-/** One row as {@link SqliteAckQueueSync.items} lists it. */
-export type AckQueueItem<T> = AckQueueItemBase &
-  (
-    | {
-        /** The item. */
-        data: T;
-        error?: undefined;
-      }
-    | {
-        data?: undefined;
-        /**
-         * Why this row cannot be read: damaged bytes ({@link QueueCorruptError}) or bytes the serializer refuses
-         * ({@link SerializationError}); `error.id` is the row id. Such a row does not stop the listing.
-         */
-        error: QueueCorruptError | SerializationError;
-      }
-  );
-
-/** The fields every {@link AckQueueItem} has. */
-export interface AckQueueItemBase {
-  /** Row id. */
-  id: number;
-  /** `ready` (Python's inited or ready), `unack` (taken, not yet acked), `acked` or `failed`. */
-  status: AckStatus;
-  /** Deliveries so far. */
-  attempts: number;
-  /** When it was put, in ms since the epoch. */
-  timestamp: number;
-}
-
-/** Options of `clearAcked()`. */
-export interface ClearAckedOptions {
-  /**
-   * Keep this many of the most recent acked (and, with `includeFailed`, failed) rows.
-   * @default 0
-   */
-  keepLatest?: number;
-  /**
-   * Delete at most this many rows (the oldest first); 0 = no limit.
-   * @default 0
-   */
-  maxDelete?: number;
-  /**
-   * Also delete rows marked failed by `ackFailed()`.
-   * @default false
-   */
-  includeFailed?: boolean;
-}
 
 const INITED = 0;
 const READY = 1;
@@ -97,17 +36,6 @@ interface Row {
   pq_crc: number | null;
   /** `pq_ack_state.seq` when the row was taken (see {@link AckCore}). */
   pq_seq: number;
-}
-
-/** Reads the id out of `ack(idOrMessage)` arguments. */
-export function messageId(idOrMessage: unknown, method: string): number {
-  const id =
-    idOrMessage !== null && typeof idOrMessage === 'object' ? (idOrMessage as { id?: unknown }).id : idOrMessage;
-  if (typeof id !== 'number') {
-    throw argTypeError(`The argument of ${method}() must be a message id (number) or a message from get(). ${describe(idOrMessage)}`);
-  }
-  if (!Number.isSafeInteger(id) || id < 0) throw rangeError(`The message id passed to ${method}() must be a non-negative integer. Received ${id}`);
-  return id;
 }
 
 /** A random holder tag: {@link TAG_LENGTH} characters of [0-9a-z], never {@link NO_OWNER}. */

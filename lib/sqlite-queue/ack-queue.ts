@@ -3,8 +3,10 @@
  *
  * @module
  */
-import { AsyncQueueShell, SyncQueueShell } from '../common/shell.js';
-import { AckCore, type AckMessage, type AckQueueItem, type ClearAckedOptions } from './ack-core.js';
+import { AsyncQueueShell } from '../common/async-shell.js';
+import { SyncQueueShell } from '../common/sync-shell.js';
+import { AckCore } from './ack-core.js';
+import type { AckMessage, AckQueueItem, ClearAckedOptions } from './ack-types.js';
 import { openAsync } from './core-base.js';
 import { resolveSqliteOptions, type SqliteAckQueueOptions } from './options.js';
 

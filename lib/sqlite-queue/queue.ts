@@ -4,7 +4,8 @@
  * @module
  */
 import { checkItemId } from '../common/options.js';
-import { AsyncQueueShell, SyncQueueShell } from '../common/shell.js';
+import { AsyncQueueShell } from '../common/async-shell.js';
+import { SyncQueueShell } from '../common/sync-shell.js';
 import { resolveSqliteOptions, type SqliteQueueOptions } from './options.js';
 import { openAsync } from './core-base.js';
 import { PlainCore } from './plain-core.js';
