@@ -73,9 +73,6 @@ function waitTime(opts: { block?: boolean; timeout?: number }): number {
   return opts.timeout ?? Infinity;
 }
 
-const disposeSymbol: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
-const asyncDisposeSymbol: symbol = (Symbol as { asyncDispose?: symbol }).asyncDispose ?? Symbol.for('nodejs.asyncDispose');
-
 /** Argument checks and preparation shared by both shells. */
 abstract class ShellBase<T, G> {
   /** @internal */
@@ -240,7 +237,7 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /** Same as {@link SyncQueueShell.close}, for `using`. */
-  [disposeSymbol](): void {
+  [Symbol.dispose](): void {
     this.close();
   }
 }
@@ -437,7 +434,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /** Same as {@link AsyncQueueShell.close}, for `await using`. */
-  [asyncDisposeSymbol](): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 
