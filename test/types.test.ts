@@ -5,7 +5,7 @@
  * is also checked to close the queues.
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packedConsumer, repoRoot, type Consumer } from './helpers/consumer.js';
@@ -154,6 +154,7 @@ describe('published type declarations', () => {
     expect(out).toBe('');
     const expected = 'ERR_QUEUE_EMPTY,ERR_QUEUE_FULL,ERR_QUEUE_CLOSED,ERR_QUEUE_CORRUPT,ERR_QUEUE_LOCKED,ERR_QUEUE_SERIALIZATION';
     for (const [file, sub] of [['out/esm.mjs', 'esm'], ['out/cjs.cjs', 'cjs']] as const) {
+      mkdirSync(join(consumer.dir, sub));
       const printed = execFileSync(process.execPath, [file, join(consumer.dir, sub)], { cwd: consumer.dir, encoding: 'utf8' });
       expect(printed.trim()).toBe(expected);
     }
