@@ -1,0 +1,250 @@
+/** The CLI's commands on both backends. Internal to the CLI. */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { QueueEmptyError } from '../common/errors.js';
+import type { AckMessage } from '../sqlite-queue/ack-types.js';
+import * as F from './file-target.js';
+import { ago, bytes, CliError, out, paint, problem, short, table, usageError } from './output.js';
+import * as S from './sqlite-target.js';
+
+export interface Opts {
+  json: boolean;
+  queue: string;
+  kind: string | undefined;
+  n: number;
+  wait: number;
+  priority: number | undefined;
+}
+
+export type Target = { type: 'sqlite'; path: string } | { type: 'file'; path: string };
+
+/** What `path` is; `create` lets a missing path be a new queue (a SQLite file when it ends in .db/.sqlite). */
+export function resolveTarget(path: string, create: boolean): Target {
+  if (!existsSync(path)) {
+    if (!create) throw usageError(`${path}: no such file or folder`);
+    return /\.(db|sqlite3?)$/i.test(path) ? { type: 'sqlite', path } : { type: 'file', path };
+  }
+  if (statSync(path).isDirectory()) return { type: 'file', path };
+  if (!S.isSqliteFile(path)) throw usageError(`${path}: neither a SQLite database nor a file-queue folder`);
+  return { type: 'sqlite', path };
+}
+
+export function info(t: Target, o: Opts): number {
+  const now = Date.now();
+  if (t.type === 'sqlite') {
+    const db = S.openReadOnly(t.path);
+    try {
+      const queues = S.listTables(db).map((x) => S.tableInfo(db, x));
+      const doc = { target: t.path, backend: 'sqlite', bytes: S.fileBytes(t.path), journalMode: db.pragma('journal_mode', { simple: true }), queues };
+      if (o.json) return out(JSON.stringify(doc)), 0;
+      out(`${paint('bold', t.path)}  SQLite, ${bytes(doc.bytes)} on disk, journal ${doc.journalMode}`);
+      if (queues.length === 0) return out('no queues'), 0;
+      out(
+        table(
+          ['queue', 'kind', 'size', 'counts', 'oldest'],
+          queues.map((q) => [q.name, q.kind, String(q.size), Object.entries(q.counts).map(([k, v]) => `${k} ${v}`).join(', '), ago(q.oldest, now)]),
+          [2],
+        ),
+      );
+      return 0;
+    } finally {
+      db.close();
+    }
+  }
+  const kind = F.folderKind(t.path);
+  const size = F.withCopy(t.path, (q) => q.size());
+  const doc = {
+    target: t.path,
+    backend: 'file',
+    bytes: F.folderBytes(t.path),
+    format: 1,
+    segments: F.segments(t.path).length,
+    queues: [{ name: 'default', kind: kind.unique ? 'unique' : kind.order, size, counts: { waiting: size }, oldest: null }],
+  };
+  if (o.json) return out(JSON.stringify(doc)), 0;
+  out(`${paint('bold', t.path)}  file queue (format 1), ${doc.segments} segment(s), ${bytes(doc.bytes)} on disk`);
+  out(table(['queue', 'kind', 'size'], [['default', doc.queues[0]!.kind, String(size)]], [2]));
+  return 0;
+}
+
+function sqlRows(t: Target, o: Opts, n: number, all: boolean): S.Row[] {
+  const db = S.openReadOnly(t.path);
+  try {
+    return S.waitingRows(db, S.selectTable(S.listTables(db), o.queue, o.kind, false), n, all);
+  } finally {
+    db.close();
+  }
+}
+
+function fileItems(t: Target, n: number): S.Row[] {
+  return F.withCopy(t.path, (q) => {
+    const size = q.size();
+    const take = n > 0 ? Math.min(n, size) : size;
+    const items = take === 0 ? [] : q.getMany(take, { block: false });
+    return items.map((data, i) => ({ id: i + 1, data, timestamp: null }));
+  });
+}
+
+export function peek(t: Target, o: Opts): number {
+  const rows = t.type === 'sqlite' ? sqlRows(t, o, o.n, false) : fileItems(t, o.n);
+  if (o.json) {
+    for (const r of rows) out(JSON.stringify(r));
+    return 0;
+  }
+  if (rows.length === 0) return out('(empty)'), 0;
+  const ack = rows[0]!.status !== undefined;
+  const prio = rows[0]!.priority !== undefined;
+  const head = ['#', ...(t.type === 'sqlite' ? ['id'] : []), ...(prio ? ['priority'] : []), ...(ack ? ['status', 'attempts'] : []), ...(t.type === 'sqlite' ? ['age'] : []), 'data'];
+  const body = rows.map((r, i) => [
+    String(i + 1),
+    ...(t.type === 'sqlite' ? [String(r.id)] : []),
+    ...(prio ? [String(r.priority)] : []),
+    ...(ack ? [r.status!, String(r.attempts)] : []),
+    ...(t.type === 'sqlite' ? [ago(r.timestamp)] : []),
+    r.error !== undefined ? paint('red', `<${r.error}>`) : short(r.data),
+  ]);
+  out(table(head, body, [0, 1]));
+  return 0;
+}
+
+export function exportCmd(t: Target, o: Opts): number {
+  const rows = t.type === 'sqlite' ? sqlRows(t, o, 0, true) : fileItems(t, 0);
+  for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n');
+  return rows.some((r) => r.error !== undefined) ? 1 : 0;
+}
+
+/** Parses JSON texts; the first bad one is a usage error naming its line, before anything is written. */
+export function parseItems(texts: string[], where: string): unknown[] {
+  return texts.map((s, i) => {
+    try {
+      return JSON.parse(s);
+    } catch (e) {
+      throw usageError(`${where} ${i + 1}: malformed JSON (${(e as Error).message})`);
+    }
+  });
+}
+
+export function stdinLines(): string[] {
+  if (process.stdin.isTTY) throw usageError('no items: give JSON arguments or JSON lines on stdin');
+  return readFileSync(0, 'utf8').split('\n').filter((l) => l.trim() !== '');
+}
+
+type Writer = ReturnType<typeof S.openWriter> | ReturnType<typeof F.openFileWriter>;
+
+function withWriter<R>(t: Target, o: Opts, fn: (q: Writer, kind: S.Kind) => R): R {
+  let q: Writer;
+  let kind: S.Kind = 'fifo';
+  if (t.type === 'sqlite') {
+    let tables: S.SqlTable[] = [];
+    if (existsSync(t.path)) {
+      const db = S.openReadOnly(t.path);
+      try {
+        tables = S.listTables(db);
+      } finally {
+        db.close();
+      }
+    }
+    const sel = S.selectTable(tables, o.queue, o.kind, true);
+    kind = sel.kind;
+    q = S.openWriter(t.path, sel);
+  } else {
+    if (o.kind !== undefined || o.queue !== 'default') throw usageError('a file-queue folder holds one queue: --queue and --kind do not apply');
+    q = F.openFileWriter(t.path);
+  }
+  try {
+    return fn(q, kind);
+  } finally {
+    q.close();
+  }
+}
+
+function putAll(t: Target, o: Opts, items: unknown[], priorities?: (number | undefined)[]): (number | null)[] {
+  return withWriter(t, o, (q, kind) => {
+    if (o.priority !== undefined && kind !== 'priority') throw usageError('--priority is only for priority queues');
+    if (priorities === undefined || priorities.every((p) => p === undefined)) {
+      return q.putMany(items, kind === 'priority' ? { priority: o.priority ?? 0 } : undefined);
+    }
+    if (kind !== 'priority' || t.type !== 'sqlite') throw usageError('items with a priority need a priority queue');
+    // one transaction: the SQLite queue commits a putMany per priority; group by keeping order within the file
+    const ids: (number | null)[] = [];
+    const sq = q as ReturnType<typeof S.openWriter>;
+    for (let i = 0; i < items.length; i++) ids.push(...sq.putMany([items[i]], { priority: priorities[i] ?? 0 }));
+    return ids;
+  });
+}
+
+export function put(t: Target, o: Opts, args: string[]): number {
+  const items = args.length > 0 ? parseItems(args, 'argument') : parseItems(stdinLines(), 'stdin line');
+  if (items.length === 0) throw usageError('no items to put');
+  const ids = putAll(t, o, items);
+  if (o.json) out(JSON.stringify({ ids }));
+  else out(`put ${ids.length} item(s): ids ${ids.map((i) => (i === null ? 'duplicate' : String(i))).join(' ')}`);
+  return 0;
+}
+
+export function get(t: Target, o: Opts): number {
+  return withWriter(t, o, (q, kind) => {
+    let got: unknown[];
+    try {
+      got = q.getMany(o.n, o.wait > 0 ? { timeout: o.wait } : { block: false });
+    } catch (e) {
+      if (e instanceof QueueEmptyError) throw problem('the queue is empty');
+      throw e;
+    }
+    for (const g of got) {
+      if (kind.startsWith('ack')) {
+        const m = g as AckMessage<unknown>;
+        out(JSON.stringify(o.json ? { id: m.id, data: m.data, attempts: m.attempts } : m.data));
+        (q as { ack(m: unknown): boolean }).ack(m);
+      } else out(JSON.stringify(g));
+    }
+    return 0;
+  });
+}
+
+export function importCmd(t: Target, o: Opts): number {
+  const lines = parseItems(stdinLines(), 'stdin line');
+  const items: unknown[] = [];
+  const prios: (number | undefined)[] = [];
+  lines.forEach((l, i) => {
+    if (l === null || typeof l !== 'object' || !('data' in l)) throw usageError(`stdin line ${i + 1}: not an export record (an object with "data")`);
+    const r = l as { data: unknown; priority?: unknown };
+    if (r.priority !== undefined && !Number.isInteger(r.priority)) throw usageError(`stdin line ${i + 1}: priority must be an integer`);
+    items.push(r.data);
+    prios.push(r.priority as number | undefined);
+  });
+  if (items.length === 0) throw usageError('nothing to import');
+  const ids = putAll(t, o, items, prios);
+  if (o.json) out(JSON.stringify({ imported: ids.length }));
+  else out(`imported ${ids.length} item(s)`);
+  return 0;
+}
+
+export function verify(t: Target, o: Opts): number {
+  if (t.type === 'sqlite') {
+    const db = S.openReadOnly(t.path);
+    let r: ReturnType<typeof S.verifySqlite>;
+    try {
+      r = S.verifySqlite(db);
+    } finally {
+      db.close();
+    }
+    const ok = r.damaged.length === 0 && r.integrity.length === 0;
+    if (o.json) out(JSON.stringify({ ok, checked: r.checked, damaged: r.damaged, integrity: r.integrity }));
+    else {
+      for (const d of r.damaged) out(`${paint('red', 'damaged')}  queue ${d.queue} (${d.table}) row id ${d.id}: ${d.problem}`);
+      for (const m of r.integrity) out(`${paint('red', 'sqlite')}  ${m}`);
+      out(ok ? paint('green', `ok: ${r.checked} rows checked`) : `${r.damaged.length + r.integrity.length} problem(s) in ${r.checked} rows`);
+    }
+    return ok ? 0 : 1;
+  }
+  const r = F.verifyFolder(t.path);
+  const ok = r.damaged.length === 0;
+  if (o.json) out(JSON.stringify({ ok, segments: r.segments, records: r.records, damaged: r.damaged }));
+  else {
+    for (const d of r.damaged) out(`${paint('red', 'damaged')}  ${d.segment} offset ${d.offset}${d.type ? ` (${d.type} record)` : ''}: ${d.problem}`);
+    out(ok ? paint('green', `ok: ${r.records} records in ${r.segments} segment(s)`) : `${r.damaged.length} damaged record(s) in ${r.segments} segment(s)`);
+  }
+  return ok ? 0 : 1;
+}
+
+export { CliError };

@@ -1,0 +1,108 @@
+/**
+ * `persist-queue` command: entry point. Parses arguments with `util.parseArgs` (strict: unknown flags are usage
+ * errors), dispatches, and maps errors to exit codes: 0 done, 1 the command found a problem, 2 bad usage.
+ * Never calls process.exit: it returns the exit code (the bin script sets `process.exitCode`).
+ */
+import { parseArgs } from 'node:util';
+import * as C from './commands.js';
+import { demo } from './demo.js';
+import { CliError, setColour, useColour, usageError } from './output.js';
+
+export const USAGE = `usage: persist-queue <command> <target> [flags]
+commands:
+  info                 every queue in the target: kind, size, counts, bytes, oldest item's age
+  peek [-n N]          the next N items without taking them (default 10)
+  put [JSON...]        puts each argument, or each JSON line of stdin, in one transaction
+  get [-n N] [--wait MS]  takes N items (default 1), prints them as JSON lines
+  verify               checks every record or row; exit 1 if any is damaged
+  export / import      all items as JSON lines on stdout / from stdin
+  demo [--items N] [--backend sqlite|file]   producer and consumer processes, exactly-once check (no target)
+target: a SQLite file (.db) or a file-queue folder
+flags: --queue NAME (default "default"), --kind fifo|filo|priority|unique|ack|ack-filo|ack-unique,
+       --priority N (put into a priority queue), --json, -h/--help`;
+
+const COMMANDS = ['info', 'peek', 'put', 'get', 'verify', 'export', 'import'];
+
+function int(v: string | undefined, flag: string, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (!/^-?\d+$/.test(v) || Number(v) < min) throw usageError(`${flag} must be an integer >= ${min} (got "${v}")`);
+  return Number(v);
+}
+
+/** Runs the command line `argv` (without node and the script) and returns the exit code. */
+export function main(argv: string[]): number | Promise<number> {
+  setColour(useColour(process.stdout));
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        json: { type: 'boolean', default: false },
+        queue: { type: 'string', default: 'default' },
+        kind: { type: 'string' },
+        n: { type: 'string', short: 'n' },
+        wait: { type: 'string' },
+        priority: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+        items: { type: 'string' },
+        backend: { type: 'string' },
+      },
+    });
+    const [cmd, target, ...rest] = positionals;
+    if (values.help || cmd === 'help') {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    if (cmd === undefined) throw usageError('missing command');
+    if (cmd === 'demo') {
+      if (target !== undefined) throw usageError(`demo: unexpected argument "${target}"`);
+      const backend = values.backend ?? 'sqlite';
+      if (backend !== 'sqlite' && backend !== 'file') throw usageError(`--backend must be sqlite or file (got "${backend}")`);
+      return demo({ items: int(values.items, '--items', 20000, 1), backend, json: values.json! }).catch(fail);
+    }
+    if (values.items !== undefined || values.backend !== undefined) throw usageError('--items and --backend are options of demo');
+    if (!COMMANDS.includes(cmd)) throw usageError(`unknown command "${cmd}"`);
+    if (target === undefined) throw usageError(`${cmd}: missing target (a SQLite file or a queue folder)`);
+    if (rest.length > 0 && cmd !== 'put') throw usageError(`${cmd}: unexpected argument "${rest[0]}"`);
+    const o: C.Opts = {
+      json: values.json!,
+      queue: values.queue!,
+      kind: values.kind,
+      n: int(values.n, '-n', cmd === 'peek' ? 10 : 1, 1),
+      wait: int(values.wait, '--wait', 0, 0),
+      priority: values.priority === undefined ? undefined : int(values.priority, '--priority', 0, -(2 ** 53)),
+    };
+    const t = C.resolveTarget(target, cmd === 'put' || cmd === 'import');
+    switch (cmd) {
+      case 'info':
+        return C.info(t, o);
+      case 'peek':
+        return C.peek(t, o);
+      case 'put':
+        return C.put(t, o, rest);
+      case 'get':
+        return C.get(t, o);
+      case 'verify':
+        return C.verify(t, o);
+      case 'export':
+        return C.exportCmd(t, o);
+      default:
+        return C.importCmd(t, o);
+    }
+  } catch (e) {
+    return fail(e);
+  }
+}
+
+/** Prints the error as one line and returns its exit code: 2 for bad usage or input, 1 for a problem found. */
+function fail(e: unknown): 1 | 2 {
+  const err = e as Error & { code?: string };
+  let code: 1 | 2 = 1;
+  if (e instanceof CliError) code = e.exitCode;
+  else if (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) code = 2;
+  else if (err instanceof TypeError || err instanceof RangeError) code = 2;
+  const msg = String(err.message ?? e).split('\n')[0]!;
+  process.stderr.write(`persist-queue: ${msg}${code === 2 ? ' (usage: persist-queue --help)' : ''}\n`);
+  return code;
+}
