@@ -1,6 +1,9 @@
 /** The CLI's commands on both backends. Internal to the CLI. */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { crc32 } from '../common/crc.js';
 import { QueueEmptyError } from '../common/errors.js';
+import { encodeJson } from '../common/serializer.js';
+import { openConnection } from '../sqlite-queue/connection.js';
 import type { AckMessage } from '../sqlite-queue/ack-types.js';
 import * as F from './file-target.js';
 import { ago, bytes, CliError, out, paint, problem, short, table, usageError } from './output.js';
@@ -160,15 +163,11 @@ function withWriter<R>(t: Target, o: Opts, fn: (q: Writer, kind: S.Kind) => R): 
 function putAll(t: Target, o: Opts, items: unknown[], priorities?: (number | undefined)[]): (number | null)[] {
   return withWriter(t, o, (q, kind) => {
     if (o.priority !== undefined && kind !== 'priority') throw usageError('--priority is only for priority queues');
-    if (priorities === undefined || priorities.every((p) => p === undefined)) {
+    // records of a priority queue imported into another kind keep their (delivery) order, not their priority
+    if (kind !== 'priority' || priorities === undefined || priorities.every((p) => p === undefined)) {
       return q.putMany(items, kind === 'priority' ? { priority: o.priority ?? 0 } : undefined);
     }
-    if (kind !== 'priority' || t.type !== 'sqlite') throw usageError('items with a priority need a priority queue');
-    // one transaction: the SQLite queue commits a putMany per priority; group by keeping order within the file
-    const ids: (number | null)[] = [];
-    const sq = q as ReturnType<typeof S.openWriter>;
-    for (let i = 0; i < items.length; i++) ids.push(...sq.putMany([items[i]], { priority: priorities[i] ?? 0 }));
-    return ids;
+    return putByPriority(t.path, o, items, priorities);
   });
 }
 
@@ -248,3 +247,20 @@ export function verify(t: Target, o: Opts): number {
 }
 
 export { CliError };
+
+/**
+ * Import into a priority queue of records with their own priorities, in one transaction (the library's putMany takes
+ * one priority per call): the library opens the queue (creating its table), then one `BEGIN IMMEDIATE` transaction
+ * inserts the rows as the library writes them (JSON bytes, CRC-32 in `pq_crc`, seconds since the epoch).
+ */
+function putByPriority(path: string, o: Opts, items: unknown[], prios: (number | undefined)[]): number[] {
+  const data = items.map((x) => encodeJson(x));
+  const db = openConnection(path, 'full', 10000);
+  try {
+    const ins = db.prepare(`INSERT INTO \`priority_queue_${o.queue}\` (data, pq_crc, timestamp, priority) VALUES (?, ?, ?, ?)`);
+    const ts = Date.now() / 1000;
+    return db.transaction(() => data.map((d, i) => Number(ins.run(d, crc32(d), ts, prios[i] ?? o.priority ?? 0).lastInsertRowid))).immediate();
+  } finally {
+    db.close();
+  }
+}

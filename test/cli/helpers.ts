@@ -31,7 +31,11 @@ export function tmp(): string {
 
 export const lines = (s: string): unknown[] => s.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
 
-/** A hash of every file (name, bytes) under `path` (a file: the file and its -wal/-shm). */
+/**
+ * A hash of every file (name, bytes) under `path`; for a SQLite file: the database and a non-empty -wal (a
+ * read-only connection to a WAL database leaves an empty -wal and the -shm index behind when none existed: SQLite
+ * needs them to read, and they hold no data; see docs/cli.md).
+ */
 export function snapshot(path: string): string {
   const h = createHash('sha256');
   const add = (p: string) => {
@@ -41,6 +45,9 @@ export function snapshot(path: string): string {
     else h.update(p).update(readFileSync(p));
   };
   if (statSync(path).isDirectory()) add(path);
-  else for (const p of [path, `${path}-wal`]) add(p);
+  else {
+    add(path);
+    if ((statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) add(`${path}-wal`);
+  }
   return h.digest('hex');
 }
