@@ -7,6 +7,7 @@ import { openConnection } from '../sqlite-queue/connection.js';
 import type { AckMessage } from '../sqlite-queue/ack-types.js';
 import * as F from './file-target.js';
 import { ago, bytes, CliError, out, paint, problem, short, table, usageError } from './output.js';
+import { readPythonQueue } from './python.js';
 import * as S from './sqlite-target.js';
 
 export interface Opts {
@@ -215,6 +216,14 @@ export function importCmd(t: Target, o: Opts): number {
   const ids = putAll(t, o, items, prios);
   if (o.json) out(JSON.stringify({ imported: ids.length }));
   else out(`imported ${ids.length} item(s)`);
+  return 0;
+}
+
+export function importPython(t: Target, o: Opts, dir: string): number {
+  const items = readPythonQueue(dir);
+  const ids = items.length === 0 ? [] : putAll(t, o, items);
+  if (o.json) out(JSON.stringify({ imported: ids.length }));
+  else out(`imported ${ids.length} item(s) from ${dir}`);
   return 0;
 }
 

@@ -16,12 +16,13 @@ commands:
   get [-n N] [--wait MS]  takes N items (default 1), prints them as JSON lines
   verify               checks every record or row; exit 1 if any is damaged
   export / import      all items as JSON lines on stdout / from stdin
+  import-python DIR    the items of a Python persist-queue file Queue folder (json serializer) into the target
   demo [--items N] [--backend sqlite|file]   producer and consumer processes, exactly-once check (no target)
 target: a SQLite file (.db) or a file-queue folder
 flags: --queue NAME (default "default"), --kind fifo|filo|priority|unique|ack|ack-filo|ack-unique,
        --priority N (put into a priority queue), --json, -h/--help`;
 
-const COMMANDS = ['info', 'peek', 'put', 'get', 'verify', 'export', 'import'];
+const COMMANDS = ['info', 'peek', 'put', 'get', 'verify', 'export', 'import', 'import-python'];
 
 function int(v: string | undefined, flag: string, dflt: number, min: number): number {
   if (v === undefined) return dflt;
@@ -64,7 +65,8 @@ export function main(argv: string[]): number | Promise<number> {
     if (values.items !== undefined || values.backend !== undefined) throw usageError('--items and --backend are options of demo');
     if (!COMMANDS.includes(cmd)) throw usageError(`unknown command "${cmd}"`);
     if (target === undefined) throw usageError(`${cmd}: missing target (a SQLite file or a queue folder)`);
-    if (rest.length > 0 && cmd !== 'put') throw usageError(`${cmd}: unexpected argument "${rest[0]}"`);
+    if (cmd === 'import-python' && rest.length !== 1) throw usageError('import-python: give the target and the Python queue folder');
+    if (rest.length > 0 && cmd !== 'put' && cmd !== 'import-python') throw usageError(`${cmd}: unexpected argument "${rest[0]}"`);
     const o: C.Opts = {
       json: values.json!,
       queue: values.queue!,
@@ -73,7 +75,7 @@ export function main(argv: string[]): number | Promise<number> {
       wait: int(values.wait, '--wait', 0, 0),
       priority: values.priority === undefined ? undefined : int(values.priority, '--priority', 0, -(2 ** 53)),
     };
-    const t = C.resolveTarget(target, cmd === 'put' || cmd === 'import');
+    const t = C.resolveTarget(target, cmd === 'put' || cmd === 'import' || cmd === 'import-python');
     switch (cmd) {
       case 'info':
         return C.info(t, o);
@@ -87,6 +89,8 @@ export function main(argv: string[]): number | Promise<number> {
         return C.verify(t, o);
       case 'export':
         return C.exportCmd(t, o);
+      case 'import-python':
+        return C.importPython(t, o, rest[0]!);
       default:
         return C.importCmd(t, o);
     }
