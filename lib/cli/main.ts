@@ -6,6 +6,8 @@
 import { parseArgs } from 'node:util';
 import * as C from './commands.js';
 import { demo } from './demo.js';
+import { repairFolder, repairSqlite } from './repair.js';
+import { createInterface } from 'node:readline/promises';
 import { CliError, setColour, useColour, usageError } from './output.js';
 
 export const USAGE = `usage: persist-queue <command> <target> [flags]
@@ -16,13 +18,14 @@ commands:
   get [-n N] [--wait MS]  takes N items (default 1), prints them as JSON lines
   verify               checks every record or row; exit 1 if any is damaged
   export / import      all items as JSON lines on stdout / from stdin
+  repair [--dry-run] [--yes]   backs up, drops damaged records/rows, keeps the rest in order
   import-python DIR    the items of a Python persist-queue file Queue folder (json serializer) into the target
   demo [--items N] [--backend sqlite|file]   producer and consumer processes, exactly-once check (no target)
 target: a SQLite file (.db) or a file-queue folder
 flags: --queue NAME (default "default"), --kind fifo|filo|priority|unique|ack|ack-filo|ack-unique,
        --priority N (put into a priority queue), --json, -h/--help`;
 
-const COMMANDS = ['info', 'peek', 'put', 'get', 'verify', 'export', 'import', 'import-python'];
+const COMMANDS = ['info', 'peek', 'put', 'get', 'verify', 'export', 'import', 'import-python', 'repair'];
 
 function int(v: string | undefined, flag: string, dflt: number, min: number): number {
   if (v === undefined) return dflt;
@@ -47,6 +50,8 @@ export function main(argv: string[]): number | Promise<number> {
         priority: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         items: { type: 'string' },
+        'dry-run': { type: 'boolean', default: false },
+        yes: { type: 'boolean', short: 'y', default: false },
         backend: { type: 'string' },
       },
     });
@@ -89,6 +94,13 @@ export function main(argv: string[]): number | Promise<number> {
         return C.verify(t, o);
       case 'export':
         return C.exportCmd(t, o);
+      case 'repair': {
+        const ro = { dryRun: values['dry-run']!, json: o.json };
+        const run = () => (t.type === 'sqlite' ? repairSqlite(t, ro) : repairFolder(t, ro));
+        if (ro.dryRun || values.yes) return run();
+        if (!process.stdin.isTTY) throw usageError('repair changes the queue: pass --yes (or --dry-run to see what it would drop)');
+        return confirm(`repair ${target}: back it up and drop its damaged items? [y/N] `).then((ok) => (ok ? run() : (process.stderr.write('not repaired\n'), 1))).catch(fail);
+      }
       case 'import-python':
         return C.importPython(t, o, rest[0]!);
       default:
@@ -96,6 +108,15 @@ export function main(argv: string[]): number | Promise<number> {
     }
   } catch (e) {
     return fail(e);
+  }
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
   }
 }
 
