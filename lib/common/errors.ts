@@ -118,3 +118,9 @@ export function describe(value: unknown): string {
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
   return `Received type ${typeof value} (${shown})`;
 }
+
+/** The `code` of a Node.js system error (`'ENOENT'`, ...), or undefined. */
+export function errnoOf(err: unknown): string | undefined {
+  const c = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
