@@ -120,22 +120,3 @@ export function checkTimeout(value: unknown, label = 'timeout'): number | undefi
   }
   return value;
 }
-
-/** Common schema for the waiting options of `get()`, `getMany()` and `put()`. */
-export const WAIT_SCHEMA: OptionSchema = {
-  block: { kind: 'boolean' },
-  timeout: { kind: 'custom', check: (v, label) => void checkTimeout(v, label) },
-};
-
-/** Resolved waiting options. `timeout` is `Infinity` when the call may wait for ever, 0 for a non-blocking call. */
-export interface WaitSpec {
-  /** Milliseconds the call may wait: 0 when not blocking, Infinity for no limit. */
-  timeout: number;
-}
-
-/** Turns `{block, timeout}` into a {@link WaitSpec}. `block: false` wins over `timeout`. */
-export function toWaitSpec(options: { block?: boolean; timeout?: number } | undefined): WaitSpec {
-  if (options === undefined) return { timeout: Infinity };
-  if (options.block === false) return { timeout: 0 };
-  return { timeout: options.timeout ?? Infinity };
-}

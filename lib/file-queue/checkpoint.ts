@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './format.js';
+import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './records.js';
 import { io, ioError } from './io.js';
 import type { LogReader } from './log-reader.js';
 import type { SegmentDir } from './segment-dir.js';

@@ -15,7 +15,9 @@ import { RETRY, type Retry, type Signal } from '../common/wait.js';
 import { T_DONE, T_FLAG, T_RETURN, type Rec } from './format.js';
 import { hash64 } from './hashset.js';
 import { resolveFileOptions, type ResolvedFileOptions } from './options.js';
-import { LockBusyError, Store, type Ctx, type TakePlan } from './store.js';
+import { LockBusyError } from './fence.js';
+import { Store, type Ctx } from './store.js';
+import type { TakePlan } from './take-planner.js';
 
 /** Framing bytes around an item's data in the worst case (PUT header, id, hash, link). */
 const RECORD_OVERHEAD = 40;

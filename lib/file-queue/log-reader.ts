@@ -9,9 +9,7 @@ import { fstatSync } from 'node:fs';
 import { errnoOf, QueueCorruptError } from '../common/errors.js';
 import { crc32 } from '../common/crc.js';
 import {
-  BadBody,
   checkHeader,
-  decodeBody,
   decodeSegHeader,
   F_MORE,
   FORMAT_VERSION,
@@ -23,6 +21,7 @@ import {
   type Rec,
   type State,
 } from './format.js';
+import { BadBody, decodeBody } from './records.js';
 import { ioError } from './io.js';
 import { WINDOW, type SegmentDir, type SegReader } from './segment-dir.js';
 

@@ -8,27 +8,29 @@
 import { randomBytes } from 'node:crypto';
 import { readSync } from 'node:fs';
 import {
-  encodeDone,
-  encodeEnd,
-  encodeFlag,
-  encodeReturn,
   encodeSegHeader,
-  encodeState,
-  encodeTake,
   END_FENCE,
   END_ROLL,
   FORMAT_VERSION,
   markMore,
-  putSize,
   REC_HEADER,
   T_DONE,
   T_END,
   T_FLAG,
   T_RETURN,
   T_TAKE,
-  writePut,
   type Rec,
 } from './format.js';
+import {
+  encodeDone,
+  encodeEnd,
+  encodeFlag,
+  encodeReturn,
+  encodeState,
+  encodeTake,
+  putSize,
+  writePut,
+} from './records.js';
 import { Fenced, type FencedHold } from './fence.js';
 import { io, ioError } from './io.js';
 import type { CheckpointFile } from './checkpoint.js';

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { BadBody, decodeBody, F_MORE, NONE, T_END, T_PUT, T_STATE, type Rec } from './format.js';
+import { F_MORE, NONE, T_END, T_PUT, T_STATE, type Rec } from './format.js';
+import { BadBody, decodeBody } from './records.js';
 import { QueueCorruptError } from '../common/errors.js';
 import { HashSet64 } from './hashset.js';
 import type { CheckpointFile } from './checkpoint.js';

@@ -33,9 +33,6 @@ import { SegmentDir } from './segment-dir.js';
 import { QueueState } from './state.js';
 import { TakePlanner, type TakePlan } from './take-planner.js';
 
-export { LockBusyError } from './fence.js';
-export type { TakePlan } from './take-planner.js';
-
 /** How often a holder looks for a waiting process. */
 const WANT_CHECK_MS = 2;
 /** A holder keeps the lock at least this long before yielding to a waiter (avoids ping-pong). */
