@@ -124,3 +124,8 @@ export function errnoOf(err: unknown): string | undefined {
   const c = (err as NodeJS.ErrnoException | undefined)?.code;
   return typeof c === 'string' ? c : undefined;
 }
+
+/** `taskDone()` called more times than items (`what`) were taken: QueueError `ERR_QUEUE_TASK_DONE`. */
+export function taskDoneExcess(what: 'items' | 'messages' = 'items'): QueueError {
+  return new QueueError(`taskDone() called more times than ${what} were taken`, 'ERR_QUEUE_TASK_DONE');
+}

@@ -5,6 +5,7 @@
  * @module
  */
 import { argTypeError, argValueError, describe, rangeError } from './errors.js';
+import type { SerializerOption } from './serializer.js';
 
 /** One rule of an options schema. */
 export type OptionRule =
@@ -119,4 +120,18 @@ export function checkTimeout(value: unknown, label = 'timeout'): number | undefi
     throw rangeError(`The "${label}" option must be >= 0 (milliseconds). Received ${value}`);
   }
   return value;
+}
+
+/** The options every queue class takes (file and SQLite, plain and ack). */
+export interface BaseQueueOptions<T = unknown> {
+  /**
+   * Most waiting items; a put into a full queue waits (`block`/`timeout`). 0 = unbounded.
+   * @default 0
+   */
+  maxSize?: number;
+  /**
+   * `'json'` (UTF-8 JSON, readable by Python persist-queue), `'v8'` (structured clone) or `{ encode, decode }`.
+   * @default 'json'
+   */
+  serializer?: SerializerOption<T>;
 }

@@ -11,7 +11,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { PutEntry } from '../common/core.js';
-import { argTypeError, describe, QueueError, rangeError } from '../common/errors.js';
+import { argTypeError, describe, rangeError, taskDoneExcess } from '../common/errors.js';
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
@@ -427,7 +427,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   taskDone(): void {
-    if (this.done >= this.taken) throw new QueueError('taskDone() called more times than messages were taken', 'ERR_QUEUE_TASK_DONE');
+    if (this.done >= this.taken) throw taskDoneExcess('messages');
     this.done++;
   }
 
