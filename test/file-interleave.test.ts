@@ -145,19 +145,20 @@ describe('file queue: a holder stalled between taking the lock and creating its 
     const q = join(dir, 'queue');
     const opts = { durability: 'off' };
     const marker = join(dir, 'stopped');
-    // Child A: its second lock taking stops the process (SIGSTOP) right after proper-lockfile's mkdir, before its
-    // token exists. proper-lockfile is patched through its shared CJS exports object, as the library calls it.
+    // Child A: its second lock taking stops the process (SIGSTOP) right after the mkdir of lock/, before its token
+    // exists. fs.mkdirSync is patched (and synced into the ESM bindings of node:fs), as the library calls it.
     const src = `import * as lib from ${JSON.stringify(LIB)};
-      import { createRequire } from 'node:module';
+      import { createRequire, syncBuiltinESMExports } from 'node:module';
       import { writeFileSync } from 'node:fs';
-      const lockfile = createRequire(${JSON.stringify(LIB)})('proper-lockfile');
+      const fs = createRequire(import.meta.url)('node:fs');
       let arm = false;
-      const orig = lockfile.lockSync;
-      lockfile.lockSync = (...args) => {
-        const release = orig(...args);
-        if (arm) { arm = false; writeFileSync(${JSON.stringify(marker)}, 'x'); process.kill(process.pid, 'SIGSTOP'); }
-        return release;
+      const orig = fs.mkdirSync;
+      fs.mkdirSync = (...args) => {
+        const r = orig(...args);
+        if (arm && String(args[0]).endsWith('/lock')) { arm = false; writeFileSync(${JSON.stringify(marker)}, 'x'); process.kill(process.pid, 'SIGSTOP'); }
+        return r;
       };
+      syncBuiltinESMExports();
       const fq = lib.FileQueueSync.open(${JSON.stringify(q)}, ${JSON.stringify(opts)});
       fq.put({ n: 'a0' });
       await new Promise((r) => setTimeout(r, 50)); // the idle timer gives the lock up
@@ -222,7 +223,7 @@ describe('file queue: a holder fenced off while stopped', () => {
     const inoA = statSync(lockDir).ino;
     const [tokenA] = readdirSync(join(q, 'tokens'));
     expect(tokenA).toBeDefined();
-    // A's lock looks stalled for longer than lockStale (its mtime is set back, as time would): B's proper-lockfile
+    // A's lock looks stalled for longer than lockStale (its mtime is set back, as time would): B's lock taking
     // removes it and creates its own lock/, which usually gets the inode number just freed. B fences A (END, new
     // segment) and puts until it keeps the lock between two quick calls.
     const past = new Date(Date.now() - 60_000);

@@ -1,10 +1,10 @@
 /**
  * The folder lock of a file queue and its helpers (see docs/format.md, "Locking"):
  *
- * - `lock/`: proper-lockfile's lock directory (mutual exclusion, refreshed mtime, stale takeover);
+ * - `lock/`: the lock directory (mutual exclusion, refreshed mtime, stale takeover; dirlock.ts);
  * - `tokens/<token>`: the fencing token of the current holder, created after taking the lock and removed when giving
  *   it up. A process that finds another holder's token removes it and waits before touching the log: that is how a
- *   stalled holder is fenced off, independently of proper-lockfile;
+ *   stalled holder is fenced off, independently of the lock directory's own rules;
  * - `want/`: created by a process waiting for the lock; a holder that keeps the lock between calls gives it up when it
  *   sees it.
  *
@@ -12,38 +12,30 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
+import { lockDir, type DirHold } from './dirlock.js';
 import { QueueError } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
-
-// proper-lockfile loads signal-exit, which listens to SIGXFSZ and, being the only listener, re-raises it: the process
-// then dies when a write passes `ulimit -f`, where Node (which ignores SIGXFSZ) would fail the write with EFBIG and the
-// queue would report a typed error. A listener of ours (doing nothing, as Node's default does) keeps Node's behaviour.
-// Signal listeners do not keep the process alive.
-if (process.platform !== 'win32') process.on('SIGXFSZ', () => undefined);
 
 /** How long a lock directory must be seen held by a process that is gone before it is broken. */
 const DEAD_TOKEN_MS = 50;
 /** How long a lock directory must be seen held with no token at all before it is broken. */
 const NO_TOKEN_MS = 500;
-/** A file system for proper-lockfile's unlock that removes nothing: see {@link FolderLock.forget}. */
-const KEEP_DIR = { rmdirSync: (): void => undefined };
 
 function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
-/** proper-lockfile's lock on a queue folder, plus the token and want markers. */
+/** The lock directory of a queue folder, plus the token and want markers. */
 export class FolderLock {
   readonly lockPath: string;
   readonly tokensDir: string;
   readonly wantPath: string;
-  private release: (() => void) | undefined;
+  private hold: DirHold | undefined;
   /** Inode of the lock directory we created: release only that one, never a successor's. */
   private ino = -1;
   private generation = 0;
   private suspect: { id: string; since: number } | undefined;
-  /** Set when proper-lockfile reports the lock compromised (its refresh failed or found another owner). */
+  /** Set when the lock directory's refresh finds the hold lost (its refresh failed or found another owner). */
   compromised = false;
 
   constructor(private readonly dir: string) {
@@ -52,14 +44,12 @@ export class FolderLock {
     this.wantPath = join(dir, 'want');
   }
 
-  /** One attempt to take proper-lockfile's lock; false when another process holds it. */
+  /** One attempt to take the lock directory; false when another process holds it. */
   tryLock(stale: number): boolean {
     const gen = ++this.generation;
     try {
-      this.release = lockfile.lockSync(this.dir, {
-        lockfilePath: this.lockPath,
+      this.hold = lockDir(this.lockPath, {
         stale,
-        realpath: false,
         onCompromised: () => {
           // Only for the hold it was registered with (an abandoned earlier hold's timer may report late).
           if (gen === this.generation) this.compromised = true;
@@ -80,14 +70,14 @@ export class FolderLock {
   }
 
   /**
-   * Gives proper-lockfile's lock back (best effort; also stops its refresh timer). When the lock directory is no
+   * Gives the lock directory back (best effort; also stops its refresh timer). When the lock directory is no
    * longer the one we created (another process took the lock over after it went stale), it is left alone: releasing
    * would remove the new holder's lock. The inode is only a hint (a file system reuses the number of a removed
    * directory at once): a holder that knows it was fenced off calls {@link forget} instead.
    */
   unlock(): void {
-    const release = this.release;
-    if (!release) return;
+    const hold = this.hold;
+    if (!hold) return;
     let ours = false;
     try {
       ours = statSync(this.lockPath).ino === this.ino;
@@ -98,31 +88,24 @@ export class FolderLock {
       this.forget();
       return;
     }
-    this.release = undefined;
-    try {
-      release();
-    } catch {
-      // ERELEASED (compromised) or the directory is already gone: nothing left to release.
-    }
+    this.hold = undefined;
+    hold.release();
   }
 
   /**
    * Drops our hold without touching the lock directory: for a holder that was fenced off (its token is gone), whose
    * lock directory was therefore removed by whoever took over, so that `lock/` now is a successor's whatever its inode.
-   * Stops proper-lockfile's refresh timer and its exit handler's claim on the directory.
+   * Stops the refresh timer.
    */
   forget(): void {
-    if (!this.release) return;
-    this.release = undefined;
-    try {
-      lockfile.unlockSync(this.dir, { lockfilePath: this.lockPath, realpath: false, fs: KEEP_DIR });
-    } catch {
-      // ENOTACQUIRED: proper-lockfile forgot it already (compromised).
-    }
+    const hold = this.hold;
+    if (!hold) return;
+    this.hold = undefined;
+    hold.forget();
   }
 
   get locked(): boolean {
-    return this.release !== undefined;
+    return this.hold !== undefined;
   }
 
   tokenPath(token: string): string {
@@ -219,7 +202,7 @@ export class FolderLock {
 
   /**
    * Which lock directory this is: inode and ctime. Inode numbers are reused at once; the ctime tells two directories
-   * apart, and also changes when a live holder's proper-lockfile refreshes the mtime.
+   * apart, and also changes when a live holder refreshes the mtime.
    */
   private lockId(): string | undefined {
     try {

@@ -65,7 +65,7 @@ export interface FileQueueOptions<T = unknown> extends BaseQueueOptions<T> {
   lockTimeout?: number;
   /**
    * Milliseconds after which a lock whose holder stopped refreshing it (a stalled or killed process) may be taken
-   * over (proper-lockfile's `stale`; at least 2000). A holder that is known dead (its pid is gone) is taken over
+   * over (its `stale` time; at least 2000). A holder that is known dead (its pid is gone) is taken over
    * sooner.
    * @default 10000
    */
