@@ -5,6 +5,7 @@
  * @module
  */
 import type { Retry } from './wait.js';
+import { isThenable } from './core.js';
 
 interface Pending<E, R> {
   entry: E;
@@ -110,6 +111,3 @@ export class GroupCommit<E, R> {
 
 const resolved = Promise.resolve();
 
-function isThenable<X>(v: X | Promise<X>): v is Promise<X> {
-  return typeof (v as { then?: unknown })?.then === 'function';
-}

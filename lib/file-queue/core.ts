@@ -11,6 +11,7 @@ import type { PutEntry, QueueCore } from '../common/core.js';
 import { argTypeError, argValueError, describe, QueueCorruptError, QueueError, rangeError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
 import { decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
+import { retryAsync, retrySync } from '../common/retry.js';
 import { RETRY, type Retry, type Signal } from '../common/wait.js';
 import { T_DONE, T_FLAG, T_RETURN, type Rec } from './format.js';
 import { hash64 } from './hashset.js';
@@ -58,8 +59,6 @@ function prepareFolder(dir: unknown, where: string): string {
   return realpathSync(full);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Storage core of the file queues. */
 export class FileCore<T> implements QueueCore<T, T> {
   readonly signal: Signal;
@@ -76,10 +75,9 @@ export class FileCore<T> implements QueueCore<T, T> {
     dir: string,
     private readonly opts: ResolvedFileOptions,
     private readonly codec: Codec<T>,
-    flavour: 'sync' | 'async',
+    private readonly flavour: 'sync' | 'async',
   ) {
     this.ctx = {
-      flavour,
       skipCorrupt: opts.skipCorrupt,
       segmentBytes: opts.segmentBytes,
       lockTimeout: opts.lockTimeout,
@@ -104,7 +102,7 @@ export class FileCore<T> implements QueueCore<T, T> {
   static openSync<T>(dir: unknown, options: unknown, where: string): FileCore<T> {
     const core = FileCore.create<T>(dir, options, where, 'sync');
     try {
-      core.init();
+      retrySync(() => core.init(), core.retryable);
     } catch (err) {
       core.dispose();
       throw err;
@@ -115,27 +113,18 @@ export class FileCore<T> implements QueueCore<T, T> {
   /** Opens the queue, waiting for the folder lock on timers. */
   static async openAsync<T>(dir: unknown, options: unknown, where: string): Promise<FileCore<T>> {
     const core = FileCore.create<T>(dir, options, where, 'async');
-    const deadline = performance.now() + core.opts.lockTimeout;
-    let pause = 1;
-    for (;;) {
-      try {
-        core.init();
-        return core;
-      } catch (err) {
-        if (err instanceof LockBusyError && performance.now() < deadline) {
-          await sleep(pause);
-          pause = Math.min(pause * 2, 20);
-          continue;
-        }
-        core.dispose();
-        throw err;
-      }
+    try {
+      await retryAsync(() => core.init(), core.retryable, { signal: core.signal });
+    } catch (err) {
+      core.dispose();
+      throw err;
     }
+    return core;
   }
 
   private init(): void {
     this.store.op(this.ctx, () => this.store.checkCompatible(this.opts.order, this.opts.unique));
-    if (this.opts.durability === 'normal') {
+    if (this.opts.durability === 'normal' && !this.flushTimer) {
       this.flushTimer = setInterval(() => this.store.backgroundFlush(), this.opts.syncIntervalMs);
       this.flushTimer.unref();
     }
@@ -350,7 +339,7 @@ export class FileCore<T> implements QueueCore<T, T> {
 
   /** The caller is about to wait: never wait holding the folder lock (a sleeping thread cannot give it up). */
   private wait(): Retry {
-    if (this.ctx.flavour === 'sync') this.store.flushBeforeWait(); // its flush timer cannot run while it sleeps
+    if (this.flavour === 'sync') this.store.flushBeforeWait(); // its flush timer cannot run while it sleeps
     this.store.releaseLock();
     return RETRY;
   }
@@ -378,7 +367,7 @@ export class FileCore<T> implements QueueCore<T, T> {
     try {
       const last = this.store.instances === 1;
       if (this.heldCount > 0 || this.unfinished > 0 || last) {
-        this.store.op({ ...this.ctx, flavour: 'sync' }, () => {
+        retrySync(() => this.store.op(this.ctx, () => {
           const recs: Rec[] = [];
           if (this.heldCount > 0) recs.push({ t: T_RETURN, owner: this.owner });
           if (this.unfinished > 0) recs.push({ t: T_FLAG, owner: this.owner, on: false });
@@ -390,7 +379,7 @@ export class FileCore<T> implements QueueCore<T, T> {
             if (this.opts.durability !== 'off') this.store.flushSync();
             this.store.checkpointIfChanged();
           }
-        });
+        }), this.retryable);
       }
     } catch {
       // Best effort: what this instance still holds returns to the queue when this process is gone.
@@ -402,6 +391,10 @@ export class FileCore<T> implements QueueCore<T, T> {
   }
 
   retryableFor(err: unknown): number | undefined {
-    return err instanceof LockBusyError ? this.opts.lockTimeout : undefined;
+    if (!(err instanceof LockBusyError)) return undefined;
+    if (this.flavour === 'sync') this.store.flushBeforeWait(); // the thread sleeps before the retry: see wait()
+    return this.opts.lockTimeout;
   }
+
+  private readonly retryable = (err: unknown): number | undefined => this.retryableFor(err);
 }

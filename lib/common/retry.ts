@@ -1,0 +1,75 @@
+/**
+ * Retrying a call that failed with a passing lock conflict, with backoff: the one helper behind the sync and Promise
+ * shells and the cores' open. The core says what is retryable, and for how long (`QueueCore.retryableFor`); a
+ * wake-up (another process gave the lock up, see lib/file-queue/wake.ts) cuts the current pause short.
+ *
+ * @module
+ */
+import { napAsync, sleepSync, wakeEpoch, type Signal } from './wait.js';
+
+/** For how many ms after `err` the call may be retried; undefined when `err` is not retryable. */
+export type RetryableFor = (err: unknown) => number | undefined;
+
+/** Longest pause between two attempts of a synchronous retry (the thread sleeps; wake-ups cut it short). */
+const SYNC_MAX_PAUSE_MS = 4;
+/** Longest pause between two attempts of an asynchronous retry (on timers; in-process signals cut it short). */
+const ASYNC_MAX_PAUSE_MS = 20;
+
+/** Runs `fn`, retrying it (sleeping the thread between attempts) while it fails with what `retryable` accepts. */
+export function retrySync<R>(fn: () => R, retryable: RetryableFor): R {
+  let deadline: number | undefined;
+  let pause = 1;
+  for (;;) {
+    const epoch = wakeEpoch();
+    try {
+      return fn();
+    } catch (err) {
+      const allowed = retryable(err);
+      if (allowed === undefined) throw err;
+      deadline ??= performance.now() + allowed;
+      const left = deadline - performance.now();
+      if (left <= 0) throw err;
+      sleepSync(Math.min(pause, left), epoch);
+      pause = Math.min(pause * 2, SYNC_MAX_PAUSE_MS);
+    }
+  }
+}
+
+/** Options of {@link retryAsync}. */
+export interface RetryAsyncOptions {
+  /** The error of an attempt already made (then `fn` is retried, not called at once). */
+  failed?: { err: unknown };
+  /** Wakes a pause early (the queue's in-process signal). */
+  signal?: Signal;
+  /** Checked before each retry: true stops retrying (the last error is thrown). */
+  stop?: () => boolean;
+}
+
+/** Runs `fn`, retrying it on timers while it fails with what `retryable` accepts. */
+export async function retryAsync<R>(fn: () => R | Promise<R>, retryable: RetryableFor, options: RetryAsyncOptions = {}): Promise<R> {
+  let deadline: number | undefined;
+  let pause = 1;
+  let err: unknown;
+  if (options.failed) err = options.failed.err;
+  else {
+    try {
+      return await fn();
+    } catch (e) {
+      err = e;
+    }
+  }
+  for (;;) {
+    const allowed = retryable(err);
+    if (allowed === undefined || options.stop?.()) throw err;
+    deadline ??= performance.now() + allowed;
+    const left = deadline - performance.now();
+    if (left <= 0) throw err;
+    const woken = await napAsync(Math.min(pause, left), options.signal);
+    pause = woken ? 1 : Math.min(pause * 2, ASYNC_MAX_PAUSE_MS);
+    try {
+      return await fn();
+    } catch (e) {
+      err = e;
+    }
+  }
+}
