@@ -61,8 +61,6 @@ export class LogWriter {
   settings!: WriteSettings;
   /** The call's write landed but our token was gone after it: the hold is given up when the call ends. */
   lostAfterWrite = false;
-  /** Writes made (a counter: has anything been written since?). */
-  writes = 0;
   /** Log bytes written since the last checkpoint. */
   bytesSinceCheckpoint = 0;
   private changedSinceCheckpoint = false;
@@ -174,7 +172,6 @@ export class LogWriter {
     this.pos.lastStart = T + lastAt;
     this.pos.lastCrc = buf.readUInt32LE(lastAt + 8);
     this.flusher.dirty = true;
-    this.writes++;
     this.bytesSinceCheckpoint += len;
     this.changedSinceCheckpoint = true;
   }

@@ -42,11 +42,9 @@ const MIN_HOLD_MS = 20;
 /** After yielding, stay away this long so the waiter gets the lock. */
 const YIELD_MS = 8;
 /** Release a lock nobody used for this long (timer; needs a free event loop). */
-const IDLE_MS = 3;
+const IDLE_MS = 10;
 /** Keep the lock after a call only while calls follow each other within this many ms. */
-const HOT_GAP_MS = 2;
-/** While a holder keeps writing, it rings the wake-up channel at most this often (waiters for items see them). */
-const RING_MS = 2;
+const HOT_GAP_MS = 10;
 /** Dead-holder sweeps at most this often. */
 const SWEEP_MS = 1000;
 /** Write a checkpoint after this many bytes of log. */
@@ -83,8 +81,6 @@ export class Store {
   private lastOpEnd = -Infinity;
   private lastWantCheck = 0;
   private lastSweep = -Infinity;
-  private lastRing = 0;
-  private ringedWrites = 0;
   private idleTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -353,7 +349,6 @@ export class Store {
       this.releaseLock();
       return;
     }
-    if (this.writer.writes !== this.ringedWrites && now - this.lastRing >= RING_MS) this.ring();
     if (now - this.lastWantCheck >= WANT_CHECK_MS) {
       this.lastWantCheck = now;
       if (now - this.hold.heldSince >= MIN_HOLD_MS && this.hold.lock.wanted()) {
@@ -393,13 +388,7 @@ export class Store {
     const held = this.hold.held;
     this.hold.release(force);
     // Hand-off: whoever waits for the lock, or for what this hold wrote, tries again now.
-    if (held && !this.hold.held) this.ring();
-  }
-
-  private ring(): void {
-    this.wake.ring();
-    this.lastRing = performance.now();
-    this.ringedWrites = this.writer.writes;
+    if (held && !this.hold.held) this.wake.ring();
   }
 
   /** Wakes this thread when another process gives the lock up: on its event loop, or (`sync`) from a helper thread. */
