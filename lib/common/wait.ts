@@ -63,8 +63,8 @@ export function releaseSignal(key: string): void {
  * queue this thread waits on (see lib/file-queue/wake.ts). A synchronous wait reads it with {@link wakeEpoch} before
  * its attempt and sleeps with {@link sleepSync} only while it is unchanged, so no wake-up is lost in between.
  */
-export const wakeBuffer = new SharedArrayBuffer(12);
-const wakeCell = new Int32Array(wakeBuffer, 0, 1);
+export const wakeBuffer = new SharedArrayBuffer(8);
+const wakeCell = new Int32Array(wakeBuffer);
 /** A cell nobody changes: a plain sleep. */
 const sleepCell = new Int32Array(wakeBuffer, 4, 1);
 

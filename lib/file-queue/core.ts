@@ -341,7 +341,6 @@ export class FileCore<T> implements QueueCore<T, T> {
   private wait(): Retry {
     if (this.flavour === 'sync') this.store.flushBeforeWait(); // its flush timer cannot run while it sleeps
     this.store.releaseLock();
-    this.store.watchWake(this.flavour === 'sync');
     return RETRY;
   }
 
@@ -394,7 +393,6 @@ export class FileCore<T> implements QueueCore<T, T> {
   retryableFor(err: unknown): number | undefined {
     if (!(err instanceof LockBusyError)) return undefined;
     if (this.flavour === 'sync') this.store.flushBeforeWait(); // the thread sleeps before the retry: see wait()
-    this.store.watchWake(this.flavour === 'sync');
     return this.opts.lockTimeout;
   }
 

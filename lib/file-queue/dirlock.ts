@@ -40,20 +40,17 @@ export function lockDir(path: string, options: DirLockOptions): DirHold {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     let stale = false;
-    let gone = false;
     try {
       stale = statSync(path).mtimeMs < Date.now() - options.stale;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      gone = true; // released between our mkdir and stat: try once more (never remove what is there by then)
+      stale = true; // released between our mkdir and stat: try once more
     }
-    if (!stale && !gone) throw errno(`Lock directory ${path} is held by another process`, 'ELOCKED');
-    if (stale) {
-      try {
-        rmdirSync(path);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
+    if (!stale) throw errno(`Lock directory ${path} is held by another process`, 'ELOCKED');
+    try {
+      rmdirSync(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     try {
       mkdirSync(path);
@@ -62,13 +59,7 @@ export function lockDir(path: string, options: DirLockOptions): DirHold {
       throw e;
     }
   }
-  try {
-    return new Hold(path, options);
-  } catch (e) {
-    // Removed between our mkdir and its first refresh (broken as stale or as a dead holder's): not ours.
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw errno(`Lock directory ${path} is held by another process`, 'ELOCKED');
-    throw e;
-  }
+  return new Hold(path, options);
 }
 
 class Hold implements DirHold {

@@ -15,7 +15,6 @@
  *
  * @module
  */
-import { join } from 'node:path';
 import { argValueError, QueueLockedError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
 import { acquireSignal, releaseSignal, type Signal } from '../common/wait.js';
@@ -33,7 +32,6 @@ import { Recovery } from './recovery.js';
 import { SegmentDir } from './segment-dir.js';
 import { QueueState } from './state.js';
 import { TakePlanner, type TakePlan } from './take-planner.js';
-import { WakeChannel } from './wake.js';
 
 /** How often a holder looks for a waiting process. */
 const WANT_CHECK_MS = 2;
@@ -75,7 +73,6 @@ export class Store {
   private readonly planner: TakePlanner;
   private readonly token = newOwner();
   private readonly signalKey: string;
-  private readonly wake: WakeChannel;
   private ctx!: Ctx;
   private refs = 0;
   private lastOpEnd = -Infinity;
@@ -99,7 +96,6 @@ export class Store {
     this.segs = segs;
     this.signalKey = `file:${dir}`;
     this.signal = acquireSignal(this.signalKey);
-    this.wake = new WakeChannel(join(dir, 'wake'), () => this.signal.notify());
   }
 
   /** The store of `dir` (a real path) in this thread, created on first use. */
@@ -137,7 +133,6 @@ export class Store {
     this.releaseLock(true);
     this.writer.close();
     this.segs.closeAll();
-    this.wake.close();
     retireOwner(this.token);
     releaseSignal(this.signalKey);
   }
@@ -385,15 +380,7 @@ export class Store {
   /** Gives the lock up (Locking, step 4); `force` also gives up a fence under way (see FencedHold.release). */
   releaseLock(force = false): void {
     this.clearIdle();
-    const held = this.hold.held;
     this.hold.release(force);
-    // Hand-off: whoever waits for the lock, or for what this hold wrote, tries again now.
-    if (held && !this.hold.held) this.wake.ring();
-  }
-
-  /** Wakes this thread when another process gives the lock up: on its event loop, or (`sync`) from a helper thread. */
-  watchWake(sync: boolean): void {
-    this.wake.watch(sync);
   }
 
   /** The hold was taken over: forget it; the next call acquires again. */
