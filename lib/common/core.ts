@@ -71,8 +71,3 @@ export interface QueueCore<T, G> {
    */
   retryableFor?(err: unknown): number | undefined;
 }
-
-/** Whether a core answered with a Promise (e.g. `commitBatch()` waiting for a flush) rather than a value. */
-export function isThenable<X>(v: X | Promise<X>): v is Promise<X> {
-  return typeof (v as { then?: unknown })?.then === 'function';
-}

@@ -5,7 +5,6 @@
  * @module
  */
 import type { Retry } from './wait.js';
-import { isThenable } from './core.js';
 
 interface Pending<E, R> {
   entry: E;
@@ -111,3 +110,6 @@ export class GroupCommit<E, R> {
 
 const resolved = Promise.resolve();
 
+function isThenable<X>(v: X | Promise<X>): v is Promise<X> {
+  return typeof (v as { then?: unknown })?.then === 'function';
+}

@@ -5,12 +5,11 @@
  *
  * @module
  */
-import { isThenable, type PutEntry, type QueueCore } from './core.js';
+import type { PutEntry, QueueCore } from './core.js';
 import { argTypeError, describe, QueueClosedError, QueueEmptyError, QueueFullError, rangeError } from './errors.js';
 import { GroupCommit } from './group-commit.js';
 import { checkTimeout, checkValue, validateOptions, type OptionSchema } from './options.js';
-import { retryAsync, retrySync, type RetryableFor } from './retry.js';
-import { AsyncWaits, RETRY, waitSync, type Retry } from './wait.js';
+import { AsyncWaits, RETRY, sleepSync, waitSync, type Retry } from './wait.js';
 
 /** Options of `put()`. */
 export interface PutOptions {
@@ -83,13 +82,10 @@ abstract class ShellBase<T, G> {
   protected readonly core: QueueCore<T, G>;
   /** @internal */
   protected closed = false;
-  /** What the core calls a passing lock conflict, retried for as long as it allows. @internal */
-  protected readonly retryable: RetryableFor;
 
   /** @internal */
   protected constructor(core: QueueCore<T, G>, private readonly className: string) {
     this.core = core;
-    this.retryable = (err) => core.retryableFor?.(err);
   }
 
   /**
@@ -153,15 +149,6 @@ const fullError = (): Error => new QueueFullError();
  */
 export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
   /**
-   * Runs one core call; a passing lock conflict is retried (the thread sleeps between attempts) for as long as the
-   * core allows, then the conflict's typed error is thrown.
-   * @internal
-   */
-  protected run<R>(fn: () => R): R {
-    return retrySync(fn, this.retryable);
-  }
-
-  /**
    * Adds an item. Blocks while the queue is full (`maxSize`), per `block`/`timeout`.
    * @returns the item's id, or null when a unique queue already holds an equal item
    * @throws {@link SerializationError} when the item cannot be encoded (nothing is written)
@@ -169,7 +156,7 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
    */
   put(item: T, options?: PutOptions): number | null {
     const { entry, wait } = this.preparePut(item, options);
-    return waitSync(() => this.run(() => this.core.tryPut(entry)), { timeout: wait, onTimeout: fullError });
+    return waitSync(() => this.core.tryPut(entry), { timeout: wait, onTimeout: fullError });
   }
 
   /**
@@ -179,7 +166,7 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
   putMany(items: readonly T[], options?: PutManyOptions): (number | null)[] {
     const { entries, wait } = this.preparePutMany(items, options);
     if (entries.length === 0) return [];
-    return waitSync(() => this.run(() => this.core.tryPutMany(entries)), { timeout: wait, onTimeout: fullError });
+    return waitSync(() => this.core.tryPutMany(entries), { timeout: wait, onTimeout: fullError });
   }
 
   /**
@@ -188,19 +175,19 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
    */
   get(options?: GetOptions): G {
     const wait = this.prepareGet(options);
-    return waitSync(() => this.run(() => this.core.tryGet()), { timeout: wait, onTimeout: emptyError });
+    return waitSync(() => this.core.tryGet(), { timeout: wait, onTimeout: emptyError });
   }
 
   /** Takes 1 to `max` items in one commit, waiting for the first per `block`/`timeout`. */
   getMany(max: number, options?: GetOptions): G[] {
     const wait = this.prepareGetMany(max, options);
-    return waitSync(() => this.run(() => this.core.tryGetMany(max)), { timeout: wait, onTimeout: emptyError });
+    return waitSync(() => this.core.tryGetMany(max), { timeout: wait, onTimeout: emptyError });
   }
 
   /** The next item without taking it, or undefined when the queue is empty. */
   peek(): T | undefined {
     this.checkOpen();
-    return this.run(() => this.core.peek());
+    return this.core.peek();
   }
 
   /**
@@ -209,7 +196,7 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
    */
   taskDone(): void {
     this.checkOpen();
-    this.run(() => this.core.taskDone());
+    this.core.taskDone();
   }
 
   /**
@@ -219,7 +206,7 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
   join(options?: JoinOptions): boolean {
     const timeout = this.prepareJoin(options);
     try {
-      waitSync(() => this.run(() => this.core.tryJoin()), { timeout, onTimeout: emptyError });
+      waitSync(() => this.core.tryJoin(), { timeout, onTimeout: emptyError });
       return true;
     } catch (err) {
       if (err instanceof QueueEmptyError) return false;
@@ -230,19 +217,19 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
   /** Number of waiting items, counted across processes. */
   size(): number {
     this.checkOpen();
-    return this.run(() => this.core.size());
+    return this.core.size();
   }
 
   /** Whether no item is waiting. */
   empty(): boolean {
     this.checkOpen();
-    return this.run(() => this.core.empty());
+    return this.core.empty();
   }
 
   /** Whether `maxSize > 0` and the queue holds `maxSize` items or more. */
   full(): boolean {
     this.checkOpen();
-    return this.run(() => this.core.full());
+    return this.core.full();
   }
 
   /** Closes the queue. Idempotent; afterwards every call throws {@link QueueClosedError}. */
@@ -322,11 +309,25 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /**
-   * Retries `fn` after `err` while the core calls it a passing lock conflict (backoff 1..20 ms, cut short by the
-   * queue's signal), else throws. After close() only calls made `evenIfClosed` (close's own work) keep retrying.
+   * Retries `fn` after `err` while the core calls it a passing lock conflict (backoff 1..20 ms), else throws. After
+   * close() only calls made `evenIfClosed` (close's own work) keep retrying.
    */
-  private retry<R>(fn: () => R | Promise<R>, err: unknown, evenIfClosed = false): Promise<R> {
-    return retryAsync(fn, this.retryable, { failed: { err }, signal: this.core.signal, stop: () => this.closed && !evenIfClosed });
+  private async retry<R>(fn: () => R | Promise<R>, err: unknown, evenIfClosed = false): Promise<R> {
+    let deadline: number | undefined;
+    let pause = 1;
+    for (;;) {
+      const allowed = this.core.retryableFor?.(err);
+      if (allowed === undefined || (this.closed && !evenIfClosed)) throw err;
+      deadline ??= performance.now() + allowed;
+      if (performance.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, pause));
+      pause = Math.min(pause * 2, 20);
+      try {
+        return await fn();
+      } catch (e) {
+        err = e;
+      }
+    }
   }
 
   /** Promise twin of {@link SyncQueueShell.put}; concurrent puts share one commit. */
@@ -454,4 +455,9 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 }
 
+function isThenable<X>(v: X | Promise<X>): v is Promise<X> {
+  return typeof (v as { then?: unknown })?.then === 'function';
+}
 
+export { RETRY, sleepSync };
+export type { Retry };

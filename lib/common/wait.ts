@@ -58,29 +58,11 @@ export function releaseSignal(key: string): void {
   if (entry && --entry.refs <= 0) signals.delete(key);
 }
 
-/**
- * This thread's wake-up cell: a counter that a helper thread bumps (and notifies) when another process signals a
- * queue this thread waits on (see lib/file-queue/wake.ts). A synchronous wait reads it with {@link wakeEpoch} before
- * its attempt and sleeps with {@link sleepSync} only while it is unchanged, so no wake-up is lost in between.
- */
-export const wakeBuffer = new SharedArrayBuffer(8);
-const wakeCell = new Int32Array(wakeBuffer);
-/** A cell nobody changes: a plain sleep. */
-const sleepCell = new Int32Array(wakeBuffer, 4, 1);
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
-/** The current value of the wake-up counter (read before an attempt; see {@link sleepSync}). */
-export function wakeEpoch(): number {
-  return Atomics.load(wakeCell, 0);
-}
-
-/**
- * Blocks the thread for up to `ms` milliseconds without using the CPU. With `epoch` (from {@link wakeEpoch}), it
- * returns early, or at once, when a wake-up came after that epoch was read.
- */
-export function sleepSync(ms: number, epoch?: number): void {
-  if (!(ms > 0)) return;
-  if (epoch === undefined) Atomics.wait(sleepCell, 0, 0, ms);
-  else Atomics.wait(wakeCell, 0, epoch, ms);
+/** Blocks the thread for `ms` milliseconds without using the CPU. */
+export function sleepSync(ms: number): void {
+  if (ms > 0) Atomics.wait(sleepCell, 0, 0, ms);
 }
 
 /** What to do when a wait runs out. */
@@ -96,7 +78,6 @@ export interface WaitOptions {
  * Used by every sync class.
  */
 export function waitSync<R>(attempt: () => R | Retry, options: WaitOptions): R {
-  let epoch = wakeEpoch();
   const first = attempt();
   if (first !== RETRY) return first;
   const deadline = performance.now() + options.timeout;
@@ -104,30 +85,11 @@ export function waitSync<R>(attempt: () => R | Retry, options: WaitOptions): R {
   for (;;) {
     const left = deadline - performance.now();
     if (left <= 0) throw options.onTimeout();
-    sleepSync(Math.min(poll, left), epoch);
-    const woken = wakeEpoch() !== epoch;
-    poll = woken ? MIN_POLL_MS : Math.min(poll * 2, MAX_POLL_MS);
-    epoch = wakeEpoch();
+    sleepSync(Math.min(poll, left));
+    poll = Math.min(poll * 2, MAX_POLL_MS);
     const r = attempt();
     if (r !== RETRY) return r;
   }
-}
-
-/**
- * Sleeps up to `ms` on a timer, or until `signal` is notified; resolves true when woken by the signal.
- * For short waits that need no cancelling (lock-conflict retries).
- */
-export function napAsync(ms: number, signal?: Signal): Promise<boolean> {
-  return new Promise<boolean>((resolve) => {
-    const done = (woken: boolean): void => {
-      clearTimeout(timer);
-      signal?.off(wake);
-      resolve(woken);
-    };
-    const wake = (): void => done(true);
-    const timer = setTimeout(done, ms, false);
-    signal?.on(wake);
-  });
 }
 
 interface Sleeper {

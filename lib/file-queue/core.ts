@@ -11,7 +11,6 @@ import type { PutEntry, QueueCore } from '../common/core.js';
 import { argTypeError, argValueError, describe, QueueCorruptError, QueueError, rangeError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
 import { decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
-import { retryAsync, retrySync } from '../common/retry.js';
 import { RETRY, type Retry, type Signal } from '../common/wait.js';
 import { T_DONE, T_FLAG, T_RETURN, type Rec } from './format.js';
 import { hash64 } from './hashset.js';
@@ -59,6 +58,8 @@ function prepareFolder(dir: unknown, where: string): string {
   return realpathSync(full);
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 /** Storage core of the file queues. */
 export class FileCore<T> implements QueueCore<T, T> {
   readonly signal: Signal;
@@ -75,9 +76,10 @@ export class FileCore<T> implements QueueCore<T, T> {
     dir: string,
     private readonly opts: ResolvedFileOptions,
     private readonly codec: Codec<T>,
-    private readonly flavour: 'sync' | 'async',
+    flavour: 'sync' | 'async',
   ) {
     this.ctx = {
+      flavour,
       skipCorrupt: opts.skipCorrupt,
       segmentBytes: opts.segmentBytes,
       lockTimeout: opts.lockTimeout,
@@ -102,7 +104,7 @@ export class FileCore<T> implements QueueCore<T, T> {
   static openSync<T>(dir: unknown, options: unknown, where: string): FileCore<T> {
     const core = FileCore.create<T>(dir, options, where, 'sync');
     try {
-      retrySync(() => core.init(), core.retryable);
+      core.init();
     } catch (err) {
       core.dispose();
       throw err;
@@ -113,18 +115,27 @@ export class FileCore<T> implements QueueCore<T, T> {
   /** Opens the queue, waiting for the folder lock on timers. */
   static async openAsync<T>(dir: unknown, options: unknown, where: string): Promise<FileCore<T>> {
     const core = FileCore.create<T>(dir, options, where, 'async');
-    try {
-      await retryAsync(() => core.init(), core.retryable, { signal: core.signal });
-    } catch (err) {
-      core.dispose();
-      throw err;
+    const deadline = performance.now() + core.opts.lockTimeout;
+    let pause = 1;
+    for (;;) {
+      try {
+        core.init();
+        return core;
+      } catch (err) {
+        if (err instanceof LockBusyError && performance.now() < deadline) {
+          await sleep(pause);
+          pause = Math.min(pause * 2, 20);
+          continue;
+        }
+        core.dispose();
+        throw err;
+      }
     }
-    return core;
   }
 
   private init(): void {
     this.store.op(this.ctx, () => this.store.checkCompatible(this.opts.order, this.opts.unique));
-    if (this.opts.durability === 'normal' && !this.flushTimer) {
+    if (this.opts.durability === 'normal') {
       this.flushTimer = setInterval(() => this.store.backgroundFlush(), this.opts.syncIntervalMs);
       this.flushTimer.unref();
     }
@@ -339,7 +350,7 @@ export class FileCore<T> implements QueueCore<T, T> {
 
   /** The caller is about to wait: never wait holding the folder lock (a sleeping thread cannot give it up). */
   private wait(): Retry {
-    if (this.flavour === 'sync') this.store.flushBeforeWait(); // its flush timer cannot run while it sleeps
+    if (this.ctx.flavour === 'sync') this.store.flushBeforeWait(); // its flush timer cannot run while it sleeps
     this.store.releaseLock();
     return RETRY;
   }
@@ -367,7 +378,7 @@ export class FileCore<T> implements QueueCore<T, T> {
     try {
       const last = this.store.instances === 1;
       if (this.heldCount > 0 || this.unfinished > 0 || last) {
-        retrySync(() => this.store.op(this.ctx, () => {
+        this.store.op({ ...this.ctx, flavour: 'sync' }, () => {
           const recs: Rec[] = [];
           if (this.heldCount > 0) recs.push({ t: T_RETURN, owner: this.owner });
           if (this.unfinished > 0) recs.push({ t: T_FLAG, owner: this.owner, on: false });
@@ -379,7 +390,7 @@ export class FileCore<T> implements QueueCore<T, T> {
             if (this.opts.durability !== 'off') this.store.flushSync();
             this.store.checkpointIfChanged();
           }
-        }), this.retryable);
+        });
       }
     } catch {
       // Best effort: what this instance still holds returns to the queue when this process is gone.
@@ -391,10 +402,6 @@ export class FileCore<T> implements QueueCore<T, T> {
   }
 
   retryableFor(err: unknown): number | undefined {
-    if (!(err instanceof LockBusyError)) return undefined;
-    if (this.flavour === 'sync') this.store.flushBeforeWait(); // the thread sleeps before the retry: see wait()
-    return this.opts.lockTimeout;
+    return err instanceof LockBusyError ? this.opts.lockTimeout : undefined;
   }
-
-  private readonly retryable = (err: unknown): number | undefined => this.retryableFor(err);
 }

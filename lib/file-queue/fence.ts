@@ -6,6 +6,7 @@
  * @module
  */
 import { QueueLockedError } from '../common/errors.js';
+import { sleepSync } from '../common/wait.js';
 import type { FolderLock } from './lock.js';
 
 /** A fencer waits this long after removing another holder's token before it touches the log (FENCE_WAIT). */
@@ -50,16 +51,16 @@ export class FencedHold {
   ) {}
 
   /**
-   * One attempt to take the lock (step 1). After fencing a previous holder off, this process holds the lock but
-   * answers 'busy' until FENCE_WAIT_MS have passed: the caller retries (it never sleeps here).
+   * One attempt to take the lock (step 1). With `waitFence` a fence wait is slept here; without, the attempt returns
+   * 'busy' until the wait is over (the caller is retried on timers).
    */
-  acquire(stale: number): Acquired {
+  acquire(stale: number, waitFence: boolean): Acquired {
     const now = performance.now();
     const lock = this.lock;
     if (lock.locked && !this.held && lock.compromised) lock.unlock(); // taken over while we waited
     let fenced: boolean;
     if (lock.locked && !this.held) {
-      // We took the lock and fenced a previous holder off, and have been waiting out FENCE_WAIT_MS.
+      // We took the lock and fenced a previous holder off, and waited out FENCE_WAIT_MS on timers.
       if (now < (this.fenceDue ?? 0)) return 'busy';
       fenced = true;
     } else {
@@ -68,7 +69,7 @@ export class FencedHold {
         lock.want();
         if (now - this.lastDeadCheck >= DEAD_CHECK_MS) {
           this.lastDeadCheck = now;
-          if (lock.breakIfHolderDead()) return this.acquire(stale);
+          if (lock.breakIfHolderDead()) return this.acquire(stale, waitFence);
         }
         return 'busy';
       }
@@ -84,9 +85,13 @@ export class FencedHold {
         }
         // fenceDue may also be left from a fence this process owed and did not finish (see release).
         fenced = this.fenceDue !== undefined;
-        if (fenced && performance.now() < this.fenceDue!) return 'busy';
+        if (fenced) {
+          const left = this.fenceDue! - performance.now();
+          if (left > 0 && !waitFence) return 'busy';
+          sleepSync(left);
+        }
       } catch (err) {
-        this.release(true);
+        this.release();
         throw err;
       }
     }
@@ -94,11 +99,6 @@ export class FencedHold {
     this.held = true;
     this.heldSince = performance.now();
     return fenced ? 'fence' : 'clean';
-  }
-
-  /** The lock is taken and a previous holder fenced off, but FENCE_WAIT_MS are not over (acquire answers 'busy'). */
-  get fencing(): boolean {
-    return !this.held && this.lock.locked && this.fenceDue !== undefined;
   }
 
   /** The fence is written (END, fence): nothing is owed any more. */
@@ -133,15 +133,9 @@ export class FencedHold {
     return !this.lock.hasToken(this.token);
   }
 
-  /**
-   * Gives the lock up cleanly (step 4): token first (nobody needs to fence us), then the lock. A fence under way (the
-   * lock taken, FENCE_WAIT_MS not over) is kept unless `force`: the next attempt finishes it. Given up, it would be
-   * owed again by whoever comes next, and processes that each gave up their fence wait could fence each other for
-   * ever without ever writing an END.
-   */
-  release(force = false): void {
+  /** Gives the lock up cleanly (step 4): token first (nobody needs to fence us), then the lock. */
+  release(): void {
     if (!this.held && !this.lock.locked) return;
-    if (!force && !this.held && this.fenceDue !== undefined) return;
     const fenceOwed = this.fenceDue !== undefined;
     this.held = false;
     // A fence not finished yet (its END not written) must not be forgotten: our token stays, so whoever takes the

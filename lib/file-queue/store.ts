@@ -17,7 +17,7 @@
  */
 import { argValueError, QueueLockedError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
-import { acquireSignal, releaseSignal, type Signal } from '../common/wait.js';
+import { acquireSignal, releaseSignal, sleepSync, type Signal } from '../common/wait.js';
 import { T_FLAG, T_RETURN, type Rec, type State } from './format.js';
 import type { HashSet64 } from './hashset.js';
 import { CheckpointFile } from './checkpoint.js';
@@ -50,6 +50,7 @@ const CKPT_BYTES = 8 * 1024 * 1024;
 
 /** Per-call settings of the instance that makes the call. */
 export interface Ctx {
+  flavour: 'sync' | 'async';
   skipCorrupt: boolean;
   segmentBytes: number;
   lockTimeout: number;
@@ -130,7 +131,7 @@ export class Store {
   detach(): void {
     if (--this.refs > 0) return;
     registry.delete(this.dir);
-    this.releaseLock(true);
+    this.releaseLock();
     this.writer.close();
     this.segs.closeAll();
     retireOwner(this.token);
@@ -176,7 +177,7 @@ export class Store {
     const start = performance.now();
     const deadline = start + ctx.lockTimeout;
     for (;;) {
-      this.ensureHeld();
+      this.ensureHeld(deadline);
       try {
         const r = fn();
         this.finishOp(start, waiting?.(r) ?? false);
@@ -203,12 +204,6 @@ export class Store {
   refresh(ctx: Ctx): void {
     this.use(ctx);
     if (this.hold.held) return;
-    if (this.hold.fencing) {
-      // A fence under way is finished first (LockBusyError until it is due): a caller that found nothing to do would
-      // otherwise keep the lock, unused, while everybody else waits for it.
-      this.op(ctx, () => undefined, () => true);
-      return;
-    }
     try {
       this.recovery.catchUp();
     } catch (err) {
@@ -299,26 +294,33 @@ export class Store {
   // -------------------------------------------------------------------------------------------------------------
   // The lock: taking it, keeping it between quick calls, yielding it to a waiter
 
-  /** Takes the lock, or throws LockBusyError: the caller (the shell, the core's open) retries. */
-  private ensureHeld(): void {
+  private ensureHeld(deadline: number): void {
     if (this.hold.held) {
       if (!this.hold.lock.compromised) return;
       this.lost();
     }
-    if (this.tryAcquire()) return;
-    throw new LockBusyError(`queue folder ${this.dir} is locked by another process`);
+    let pause = 1;
+    for (;;) {
+      if (this.tryAcquire()) return;
+      if (this.ctx.flavour === 'async') throw new LockBusyError(`queue folder ${this.dir} is locked by another process`);
+      const left = deadline - performance.now();
+      if (left <= 0) throw new QueueLockedError(`queue folder ${this.dir} stayed locked by another process for ${this.ctx.lockTimeout} ms`);
+      if (pause === 1) this.flushBeforeWait();
+      sleepSync(Math.min(pause, left));
+      pause = Math.min(pause * 2, 4);
+    }
   }
 
   private tryAcquire(): boolean {
     try {
-      const got = this.hold.acquire(this.ctx.lockStale);
+      const got = this.hold.acquire(this.ctx.lockStale, this.ctx.flavour === 'sync');
       if (got === 'busy') return false;
       this.recovery.settle(got === 'fence');
       this.armIdle();
       if (performance.now() - this.lastSweep >= SWEEP_MS) this.sweep();
       return true;
     } catch (err) {
-      this.releaseLock(true);
+      this.releaseLock();
       if (err instanceof Fenced) return false;
       throw err;
     }
@@ -377,10 +379,10 @@ export class Store {
     }
   }
 
-  /** Gives the lock up (Locking, step 4); `force` also gives up a fence under way (see FencedHold.release). */
-  releaseLock(force = false): void {
+  /** Gives the lock up (Locking, step 4). */
+  releaseLock(): void {
     this.clearIdle();
-    this.hold.release(force);
+    this.hold.release();
   }
 
   /** The hold was taken over: forget it; the next call acquires again. */
