@@ -10,5 +10,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default'],
+    // dist/ is loaded by Node itself, as users load it: its ESM wrappers import the CommonJS build (the one
+    // implementation), which vitest's own module runner would otherwise try to run as ESM.
+    server: { deps: { external: [/\/dist\//] } },
   },
 });

@@ -14,7 +14,8 @@ export type QueueErrorCode =
   | 'ERR_QUEUE_LOCKED'
   | 'ERR_QUEUE_SERIALIZATION'
   | 'ERR_QUEUE_TASK_DONE'
-  | 'ERR_QUEUE_IO';
+  | 'ERR_QUEUE_IO'
+  | 'ERR_QUEUE_FOREIGN_MESSAGE';
 
 /** Node's codes used on the `TypeError`/`RangeError` thrown for bad arguments and options. */
 export type ArgumentCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
@@ -63,10 +64,16 @@ export class QueueClosedError extends QueueError {
   }
 }
 
-/** Stored bytes failed their checksum or could not be decoded. Code `ERR_QUEUE_CORRUPT`. */
+/**
+ * Stored bytes failed their checksum. Code `ERR_QUEUE_CORRUPT`. `id` is the damaged item's id where it is known (a
+ * SQLite row): pass it to `remove()` (plain queues) or `ackFailed()` to get past it, or open with `skipCorrupt`.
+ */
 export class QueueCorruptError extends QueueError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The id of the damaged item, where known. */
+  readonly id: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; id?: number }) {
     super(message, 'ERR_QUEUE_CORRUPT', options);
+    this.id = options?.id;
   }
 }
 
@@ -77,10 +84,26 @@ export class QueueLockedError extends QueueError {
   }
 }
 
-/** The serializer could not encode an item (or decode stored bytes). Nothing was written. Code `ERR_QUEUE_SERIALIZATION`. */
+/**
+ * The serializer could not encode an item (nothing was written), or could not decode stored bytes (the item stays
+ * where it was; `id` names it). Code `ERR_QUEUE_SERIALIZATION`.
+ */
 export class SerializationError extends QueueError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** For a stored item that cannot be decoded: its id (pass it to `remove()` or `ackFailed()`, or open with `skipCorrupt`). */
+  readonly id: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; id?: number }) {
     super(message, 'ERR_QUEUE_SERIALIZATION', options);
+    this.id = options?.id;
+  }
+}
+
+/**
+ * A message handed out by another queue instance (another queue, table, file, or another instance of this queue)
+ * was passed to `ack()`, `nack()`, `ackFailed()` or `update()`. Nothing changed. Code `ERR_QUEUE_FOREIGN_MESSAGE`.
+ */
+export class ForeignMessageError extends QueueError {
+  constructor(message: string) {
+    super(message, 'ERR_QUEUE_FOREIGN_MESSAGE');
   }
 }
 

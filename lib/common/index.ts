@@ -11,6 +11,7 @@ export {
   QueueCorruptError,
   QueueLockedError,
   SerializationError,
+  ForeignMessageError,
   type QueueErrorCode,
   type ArgumentCode,
 } from './errors.js';

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { fileURLToPath } from 'node:url';
 import { argTypeError, argValueError, describe, rangeError } from './errors.js';
 import type { SerializerOption } from './serializer.js';
 
@@ -100,6 +101,9 @@ export function validateOptions<O extends object>(options: unknown, schema: Opti
   const known = Object.keys(schema);
   for (const key of Object.keys(options)) {
     const rule = schema[key];
+    // An option set to undefined means its default; one this call does not have (autoCommit for an ack queue, say)
+    // has no effect either way, so generic code may pass a shared options object with unset fields.
+    if (!rule && (options as Record<string, unknown>)[key] === undefined) continue;
     if (!rule) {
       const hint = closest(key, known);
       throw argValueError(
@@ -134,4 +138,25 @@ export interface BaseQueueOptions<T = unknown> {
    * @default 'json'
    */
   serializer?: SerializerOption<T>;
+}
+
+/** Checks an item id argument (`remove(id)`): a non-negative safe integer. */
+export function checkItemId(id: unknown, where: string): number {
+  if (typeof id !== 'number') throw argTypeError(`The "id" argument of ${where} must be of type number. ${describe(id)}`);
+  if (!Number.isSafeInteger(id) || id < 0) throw rangeError(`The "id" argument of ${where} must be a non-negative integer. Received ${id}`);
+  return id;
+}
+
+/**
+ * Checks a queue path argument the way `fs` does: a non-empty string or a `file:` URL (other URLs are Node's
+ * ERR_INVALID_URL_SCHEME TypeError), without NUL characters. Returns it as a string path.
+ */
+export function checkPath(value: unknown, name: string, where: string): string {
+  let path: string;
+  if (value instanceof URL) path = fileURLToPath(value);
+  else if (typeof value === 'string') path = value;
+  else throw argTypeError(`The "${name}" argument of ${where} must be of type string or an instance of URL. ${describe(value)}`);
+  if (path.length === 0) throw argValueError(`The "${name}" argument of ${where} must be a non-empty path`);
+  if (path.includes('\u0000')) throw argValueError(`The "${name}" argument of ${where} must be a path without null bytes. Received ${JSON.stringify(path)}`);
+  return path;
 }

@@ -32,19 +32,122 @@ function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function strictReplacer(this: unknown, key: string, value: unknown): unknown {
-  const t = typeof value;
-  if (t === 'function' || t === 'symbol') {
-    throw new TypeError(`${t} at key "${key}" cannot be encoded as JSON`);
+// ---- The json serializer's rules -------------------------------------------------------------------------------
+// JSON.stringify silently turns some values into something else (NaN -> null, a Map -> {}, a hole -> null, a
+// symbol key -> nothing). The json serializer refuses every value that would not come back as it was given, with a
+// SerializationError naming what and where. Kept conversions (documented in docs/api.md): `toJSON()` is followed
+// (a Date becomes its ISO string, a Buffer { type, data }), and an `undefined` object property is dropped.
+
+const objectToString = Object.prototype.toString;
+const V8_KEEPS = "; the 'v8' serializer keeps it";
+/** What JSON makes of objects of a built-in kind (by their toString tag), and what to do instead. */
+const KIND_NOTES: Record<string, string> = {
+  Map: `JSON stores it as {}${V8_KEEPS}`,
+  Set: `JSON stores it as {}${V8_KEEPS}`,
+  WeakMap: 'JSON stores it as {}; no serializer can store it',
+  WeakSet: 'JSON stores it as {}; no serializer can store it',
+  RegExp: `JSON stores it as {}${V8_KEEPS}`,
+  Error: `JSON stores it as {}${V8_KEEPS}`,
+  ArrayBuffer: `JSON stores it as {}${V8_KEEPS}`,
+  SharedArrayBuffer: `JSON stores it as {}${V8_KEEPS}`,
+  DataView: `JSON stores it as {}${V8_KEEPS}`,
+  Number: `JSON unwraps the boxed primitive${V8_KEEPS}`,
+  String: `JSON unwraps the boxed primitive${V8_KEEPS}`,
+  Boolean: `JSON unwraps the boxed primitive${V8_KEEPS}`,
+  BigInt: "JSON cannot store a BigInt; the 'v8' serializer keeps it",
+  Symbol: 'JSON stores it as {}',
+};
+
+const withArticle = (name: string): string => `${/^[AEIO]/.test(name) ? 'an' : 'a'} ${name}`;
+
+/** Describes an object JSON would not give back as it is: not a plain object (or array) of this realm. */
+function kindNote(value: object): string {
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    const name = value.constructor?.name ?? 'typed array';
+    return `${withArticle(name)} (JSON stores it as an object of indexes${V8_KEEPS}, or use a Buffer, which becomes { type, data })`;
   }
-  return value;
+  const tag = objectToString.call(value).slice(8, -1);
+  const note = KIND_NOTES[tag];
+  if (note !== undefined) return `${['Number', 'String', 'Boolean', 'BigInt', 'Symbol'].includes(tag) ? `a boxed ${tag}` : withArticle(tag)} (${note})`;
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return (
+    `an instance of ${typeof name === 'string' && name !== '' ? name : 'a class'} (JSON keeps only its own properties and ` +
+    "gives back a plain object; store a plain object, give the class a toJSON(), or use the 'v8' or a custom serializer)"
+  );
 }
 
-/** Plain JSON: `JSON.stringify`, refusing functions, symbols, BigInt, cycles and `undefined` instead of dropping them. */
+/**
+ * Why JSON would not give `value` (already passed through toJSON) back as it is, or undefined when it would.
+ * `holder[key]` is where the value sits (holder undefined for the item itself).
+ */
+function refusal(value: unknown, holder: unknown, key: string | number): string | undefined {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return undefined;
+    case 'number':
+      return Number.isFinite(value) ? undefined : `${value} (JSON stores it as null${V8_KEEPS})`;
+    case 'undefined':
+      if (!Array.isArray(holder)) return undefined; // an object property: dropped, as JSON does (documented)
+      return key in holder ? `undefined in an array (JSON stores it as null${V8_KEEPS})` : `a hole of a sparse array (JSON stores it as null${V8_KEEPS})`;
+    case 'bigint':
+      return `a BigInt (JSON cannot store it${V8_KEEPS})`;
+    case 'function':
+      return 'a function (JSON drops it)';
+    case 'symbol':
+      return 'a symbol (JSON drops it)';
+  }
+  if (value === null) return undefined;
+  const proto = Object.getPrototypeOf(value);
+  if (Array.isArray(value)) return proto === Array.prototype ? undefined : kindNote(value); // other array properties: dropped
+  if (proto !== Object.prototype && proto !== null) return kindNote(value as object);
+  const symbols = Object.getOwnPropertySymbols(value);
+  for (let i = 0; i < symbols.length; i++) {
+    if (Object.prototype.propertyIsEnumerable.call(value, symbols[i]!)) {
+      return `an object with the symbol-keyed property ${String(symbols[i])} (JSON drops it)`;
+    }
+  }
+  return undefined;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/** `item.a.b[2]["odd key"]`: where a value sits in the item. */
+function childPath(parent: string, key: string, inArray: boolean): string {
+  if (inArray) return `${parent}[${key}]`;
+  return IDENTIFIER.test(key) ? `${parent}.${key}` : `${parent}[${JSON.stringify(key)}]`;
+}
+
+/** The error for a refused value: `why` is "what (note)"; the path goes between. */
+function refused(why: string, path: string): SerializationError {
+  const i = why.indexOf(' (');
+  const text = i < 0 ? `${why} at ${path}` : `${why.slice(0, i)} at ${path}${why.slice(i)}`;
+  return new SerializationError(`item cannot be encoded as JSON: ${text}`);
+}
+
+/** A JSON.stringify replacer that applies {@link refusal} to every value, tracking where each object sits. */
+function strictReplacer(): (this: unknown, key: string, value: unknown) => unknown {
+  const paths = new WeakMap<object, string>();
+  return function (this: unknown, key: string, value: unknown): unknown {
+    const parent = paths.get(this as object);
+    const path = parent === undefined ? 'item' : childPath(parent, key, Array.isArray(this));
+    const why = refusal(value, parent === undefined ? undefined : this, key);
+    if (why !== undefined) throw refused(why, path);
+    if (typeof value === 'object' && value !== null) paths.set(value, path);
+    return value;
+  };
+}
+
+/**
+ * Plain JSON: `JSON.stringify`, refusing (with {@link SerializationError}) every value that would not come back as it
+ * was given instead of changing or dropping it: functions, symbols, BigInt, cycles, non-finite numbers, Map, Set,
+ * RegExp, Error, typed arrays, boxed primitives, class instances, `undefined` or holes in arrays, symbol-keyed
+ * properties, and a top-level `undefined`. `toJSON()` is followed and `undefined` object properties are dropped.
+ */
 export function encodeJson(value: unknown): Buffer {
   // Fast path: V8's serializer without a replacer (a replacer function makes it several times slower), then a walk
-  // that proves no function or symbol was silently dropped. Anything unusual takes the strict path, which gives the
-  // same text or the same error as always.
+  // that proves JSON.stringify changed or dropped nothing. Anything unusual takes the strict path, which gives the
+  // same text or the error that names the value.
   let text: string | undefined;
   try {
     text = JSON.stringify(value);
@@ -55,27 +158,42 @@ export function encodeJson(value: unknown): Buffer {
   return Buffer.from(text, 'utf8');
 }
 
-/** Whether JSON.stringify(value) drops nothing a strict encoder refuses (no function, symbol, or toJSON to follow). */
+/**
+ * Whether JSON.stringify(value) gives back exactly `value`: finite numbers, strings, booleans, null, and arrays and
+ * plain objects of them (an `undefined` object property, dropped, is allowed), with no toJSON to follow and no
+ * symbol-keyed property. False sends the item to the strict path (which then finds out what is wrong, or not). It runs
+ * on every put: a prototype check per object, a finiteness check per number, `for...in` (no key array; an inherited
+ * enumerable property can only make it more careful) and one getOwnPropertySymbols per plain object.
+ */
 function plainJson(value: unknown, depth: number): boolean {
   const t = typeof value;
-  if (t === 'function' || t === 'symbol') return false;
-  if (t !== 'object' || value === null) return true;
-  if (depth > 100 || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (!plainJson(value[i], depth + 1)) return false;
-    return true;
+  if (t === 'string' || t === 'boolean') return true;
+  if (t === 'number') return (value as number) - (value as number) === 0; // finite (NaN and ±Infinity give NaN)
+  if (t !== 'object') return false; // undefined (in an array, or the item), function, symbol, bigint
+  if (value === null) return true;
+  if (depth > 100) return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Array.prototype) {
+    const a = value as unknown[];
+    for (let i = 0; i < a.length; i++) if (!plainJson(a[i], depth + 1)) return false; // a hole reads as undefined
+    return Array.isArray(a);
   }
+  if (proto !== Object.prototype && proto !== null) return false;
   const o = value as Record<string, unknown>;
-  const keys = Object.keys(o);
-  for (let i = 0; i < keys.length; i++) if (!plainJson(o[keys[i]!], depth + 1)) return false;
+  if (typeof o.toJSON === 'function' || Object.getOwnPropertySymbols(o).length !== 0) return false;
+  for (const k in o) {
+    const v = o[k];
+    if (v !== undefined && !plainJson(v, depth + 1)) return false;
+  }
   return true;
 }
 
 function encodeJsonStrict(value: unknown): Buffer {
   let text: string | undefined;
   try {
-    text = JSON.stringify(value, strictReplacer);
+    text = JSON.stringify(value, strictReplacer());
   } catch (cause) {
+    if (cause instanceof SerializationError) throw cause;
     throw new SerializationError(`item cannot be encoded as JSON: ${(cause as Error).message}`, { cause });
   }
   if (text === undefined) throw new SerializationError(`item cannot be encoded as JSON: ${describe(value)}`);
@@ -98,15 +216,28 @@ function compareCodePoints(a: string, b: string): number {
 }
 
 function canonicalNumber(n: number): string {
-  if (!Number.isFinite(n)) return 'null';
-  // Python writes exponents with at least two digits (1e-07); JavaScript writes one (1e-7).
+  // Python writes exponents with at least two digits (1e-07); JavaScript writes one (1e-7). Non-finite numbers were
+  // refused before.
   return String(n).replace(/e([+-])(\d)$/, 'e$10$2');
 }
 
-function canonical(value: unknown, key: string, stack: unknown[]): string | undefined {
+/** Where `keys` lead from the item: `stack[i]` holds the object in which `keys[i]` is looked up. */
+function pathOf(stack: readonly unknown[], keys: readonly (string | number)[]): string {
+  let path = 'item';
+  for (let i = 0; i < keys.length; i++) path = childPath(path, String(keys[i]), Array.isArray(stack[i]));
+  return path;
+}
+
+/**
+ * The canonical JSON of `holder[key]` (`value`), under the same rules as {@link encodeJson}. `stack` holds the objects
+ * being written (for cycles), `keys` the keys from the item down to `value` (for the path in an error).
+ */
+function canonical(value: unknown, holder: unknown, key: string | number, stack: unknown[], keys: (string | number)[]): string | undefined {
   if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    value = (value as { toJSON(k: string): unknown }).toJSON(key);
+    value = (value as { toJSON(k: string): unknown }).toJSON(String(key));
   }
+  const why = refusal(value, holder, key);
+  if (why !== undefined) throw refused(why, pathOf(stack, keys));
   switch (typeof value) {
     case 'string':
       return escapeNonAscii(JSON.stringify(value));
@@ -115,24 +246,27 @@ function canonical(value: unknown, key: string, stack: unknown[]): string | unde
     case 'boolean':
       return value ? 'true' : 'false';
     case 'undefined':
-      return undefined;
-    case 'bigint':
-      throw new TypeError(`BigInt at key "${key}" cannot be encoded as JSON`);
-    case 'function':
-    case 'symbol':
-      throw new TypeError(`${typeof value} at key "${key}" cannot be encoded as JSON`);
+      return undefined; // an object property (refusal() refused it anywhere else): dropped
   }
   if (value === null) return 'null';
-  if (stack.includes(value)) throw new TypeError('circular structure cannot be encoded as JSON');
+  if (stack.includes(value)) throw refused('a circular reference', pathOf(stack, keys));
   stack.push(value);
   let out: string;
   if (Array.isArray(value)) {
-    out = `[${value.map((v, i) => canonical(v, String(i), stack) ?? 'null').join(', ')}]`;
+    const parts: string[] = [];
+    for (let i = 0; i < value.length; i++) {
+      keys.push(i);
+      parts.push(canonical(value[i], value, i, stack, keys)!);
+      keys.pop();
+    }
+    out = `[${parts.join(', ')}]`;
   } else {
     const obj = value as Record<string, unknown>;
     const parts: string[] = [];
     for (const k of Object.keys(obj).sort(compareCodePoints)) {
-      const v = canonical(obj[k], k, stack);
+      keys.push(k);
+      const v = canonical(obj[k], obj, k, stack, keys);
+      keys.pop();
       if (v !== undefined) parts.push(`${escapeNonAscii(JSON.stringify(k))}: ${v}`);
     }
     out = `{${parts.join(', ')}}`;
@@ -144,13 +278,15 @@ function canonical(value: unknown, key: string, stack: unknown[]): string | unde
 /**
  * Canonical JSON as Python's `json.dumps(value, sort_keys=True)` writes it: keys sorted by code point, `", "` and
  * `": "` separators, non-ASCII escaped as `\uXXXX`. Unique queues use it so that equal items (whatever their key
- * order) have equal bytes, also when a Python persist-queue process wrote one of them.
+ * order) have equal bytes, also when a Python persist-queue process wrote one of them. Refuses exactly what
+ * {@link encodeJson} refuses.
  */
 export function encodeCanonicalJson(value: unknown): Buffer {
   let text: string | undefined;
   try {
-    text = canonical(value, '', []);
+    text = canonical(value, undefined, '', [], []);
   } catch (cause) {
+    if (cause instanceof SerializationError) throw cause;
     throw new SerializationError(`item cannot be encoded as JSON: ${(cause as Error).message}`, { cause });
   }
   if (text === undefined) throw new SerializationError(`item cannot be encoded as JSON: ${describe(value)}`);
@@ -208,9 +344,12 @@ export function resolveSerializer<T>(option: unknown, canonicalJson = false): Co
       if (!(out instanceof Uint8Array)) {
         throw new SerializationError(`serializer.encode() must return a Uint8Array. ${describe(out)}`);
       }
-      return toBuffer(out);
+      // A copy: fast encoders reuse their output buffer (msgpackr does), so the bytes of this item would change at
+      // the next encode() — before a putMany or a group commit writes them, and after their checksum was taken.
+      return Buffer.from(out);
     },
-    decode: (bytes: Uint8Array) => custom.decode(bytes),
+    // A copy too: the bytes may be a view of a buffer the queue reuses, and a decoder may keep them (zero-copy).
+    decode: (bytes: Uint8Array) => custom.decode(Buffer.from(bytes)),
   };
 }
 
@@ -218,10 +357,16 @@ export function resolveSerializer<T>(option: unknown, canonicalJson = false): Co
  * Decodes stored bytes; a decoder failure becomes a {@link SerializationError} naming the item, so that the caller
  * can roll back instead of losing the item.
  */
-export function decodeItem<T>(codec: Codec<T>, bytes: Uint8Array, where: string): T {
+export function decodeItem<T>(codec: Codec<T>, bytes: Uint8Array, where: string, id?: number): T {
   try {
     return codec.decode(bytes);
   } catch (cause) {
-    throw new SerializationError(`stored item ${where} cannot be decoded by the ${codec.name} serializer: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    throw decodeError(codec, where, cause, id);
   }
+}
+
+/** The {@link SerializationError} for stored bytes that `codec` could not decode. */
+export function decodeError(codec: Codec<unknown>, where: string, cause: unknown, id?: number): SerializationError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new SerializationError(`stored item ${where} cannot be decoded by the ${codec.name} serializer: ${why}`, id === undefined ? { cause } : { cause, id });
 }

@@ -5,58 +5,21 @@
  *
  * @module
  */
-import { mkdirSync, realpathSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import type { PutEntry, QueueCore } from '../common/core.js';
-import { argTypeError, argValueError, describe, QueueCorruptError, QueueError, rangeError } from '../common/errors.js';
+import { argTypeError, describe, QueueCorruptError, QueueError, rangeError, taskDoneExcess } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
-import { decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
+import { decodeError, resolveSerializer, type Codec } from '../common/serializer.js';
 import { RETRY, type Retry, type Signal } from '../common/wait.js';
 import { T_DONE, T_FLAG, T_RETURN, type Rec } from './format.js';
 import { hash64 } from './hashset.js';
+import { prepareFolder } from './folder.js';
 import { resolveFileOptions, type ResolvedFileOptions } from './options.js';
 import { LockBusyError } from './fence.js';
 import { Store, type Ctx } from './store.js';
-import type { TakePlan } from './take-planner.js';
+import { UNDECODABLE, type TakePlan, type Undecodable } from './take-planner.js';
 
 /** Framing bytes around an item's data in the worst case (PUT header, id, hash, link). */
 const RECORD_OVERHEAD = 40;
-
-/**
- * Checks the queue folder path: an existing folder, or a missing one whose parent exists (then it is created, one
- * level). Returns its real path.
- */
-function prepareFolder(dir: unknown, where: string): string {
-  if (typeof dir !== 'string') throw argTypeError(`The "dir" argument of ${where} must be of type string. ${describe(dir)}`);
-  if (dir.length === 0) throw argValueError(`The "dir" argument of ${where} must be a non-empty path`);
-  const full = resolve(dir);
-  let isDir: boolean;
-  try {
-    isDir = statSync(full).isDirectory();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new QueueError(`cannot use queue folder ${full}: ${(err as Error).message}`, 'ERR_QUEUE_IO', { cause: err });
-    }
-    const parent = dirname(full);
-    let parentIsDir = false;
-    try {
-      parentIsDir = statSync(parent).isDirectory();
-    } catch {
-      throw argValueError(`The folder that should contain the queue folder ${full} does not exist: ${parent}`);
-    }
-    if (!parentIsDir) throw argValueError(`The parent of the queue folder ${full} is not a folder: ${parent}`);
-    try {
-      mkdirSync(full);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new QueueError(`cannot create queue folder ${full}: ${(e as Error).message}`, 'ERR_QUEUE_IO', { cause: e });
-      }
-    }
-    isDir = true;
-  }
-  if (!isDir) throw argValueError(`The queue path is not a folder: ${full} (a file queue is a folder of segment files)`);
-  return realpathSync(full);
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -70,7 +33,10 @@ export class FileCore<T> implements QueueCore<T, T> {
   private heldCount = 0;
   private closed = false;
   private flushTimer: NodeJS.Timeout | undefined;
-  private readonly decode: (bytes: Buffer, where: string) => T;
+  /** For a take: decodes, or with skipCorrupt answers UNDECODABLE for bytes the serializer refuses (counted). */
+  private readonly decodeTaken: (bytes: Buffer, where: string, id: number) => T | Undecodable;
+  /** Items this instance dropped because the serializer refused them (skipCorrupt). */
+  private undecodable = 0;
 
   private constructor(
     dir: string,
@@ -90,7 +56,15 @@ export class FileCore<T> implements QueueCore<T, T> {
     this.store = Store.attach(dir, opts.order, opts.unique);
     this.signal = this.store.signal;
     this.owner = newOwner();
-    this.decode = (bytes, where) => decodeItem(this.codec, bytes, `${dir}#${where}`);
+    this.decodeTaken = (bytes, where, id) => {
+      try {
+        return this.codec.decode(bytes);
+      } catch (cause) {
+        if (!opts.skipCorrupt) throw decodeError(this.codec as Codec<unknown>, `${dir}#${where} (id ${id})`, cause, id);
+        this.undecodable++;
+        return UNDECODABLE;
+      }
+    };
   }
 
   private static create<T>(dir: unknown, options: unknown, where: string, flavour: 'sync' | 'async'): FileCore<T> {
@@ -156,7 +130,23 @@ export class FileCore<T> implements QueueCore<T, T> {
 
   /** Records skipped by `skipCorrupt` in this folder, by this process. */
   get corruptSkipped(): number {
-    return this.store.corruptSkipped;
+    return this.store.corruptSkipped + this.undecodable;
+  }
+
+  /**
+   * Removes the item with id `id` if it is the next one a get would take (an append-only log cannot cut an item out
+   * of its middle; the front is where an item that cannot be read stops a queue). False when the queue is empty or
+   * its front item has another id.
+   */
+  remove(id: number): boolean {
+    this.store.refresh(this.ctx);
+    if (this.store.size === 0) return false;
+    return this.store.op(this.ctx, () => {
+      if (this.store.frontId() !== id) return false;
+      this.store.removeFront();
+      this.store.durable();
+      return true;
+    });
   }
 
   preparePut(item: T, priority: unknown): PutEntry {
@@ -271,7 +261,7 @@ export class FileCore<T> implements QueueCore<T, T> {
       this.ctx,
       () => {
         if (sweep) this.store.sweep();
-        const plan = this.store.planTake(max, this.decode);
+        const plan = this.store.planTake(max, this.decodeTaken);
         if (!plan) return RETRY;
         this.commit(plan);
         return plan.items;
@@ -307,28 +297,40 @@ export class FileCore<T> implements QueueCore<T, T> {
     try {
       const d = this.store.peekData();
       if (d === undefined) return undefined;
-      if (d !== 'corrupt') return this.decode(d.data, d.where);
+      if (d !== 'corrupt') return this.codec.decode(d.data);
     } catch (err) {
-      if (!(err instanceof QueueCorruptError) && (err as { code?: string }).code !== 'ERR_QUEUE_IO') throw err;
-      // A lock-free look can race with a consumer that deleted a segment: look again holding the lock.
+      if (!(err instanceof QueueCorruptError) && (err as { code?: string }).code !== 'ERR_QUEUE_IO' && !this.isDecodeFailure(err)) throw err;
+      // A lock-free look can race with a consumer that deleted a segment: look again holding the lock (and report
+      // or, with skipCorrupt, drop an item the serializer refuses).
     }
     return this.store.op(this.ctx, () => {
       for (;;) {
         const d = this.store.peekData();
         if (d === undefined) return undefined;
-        if (d !== 'corrupt') return this.decode(d.data, d.where);
-        this.store.dropFront(); // skipCorrupt: the corrupt front item is removed and counted
+        if (d === 'corrupt') {
+          this.store.dropFront(); // skipCorrupt: the corrupt front item is removed and counted
+          continue;
+        }
+        const item = this.decodeTaken(d.data, d.where, d.id);
+        if (item !== UNDECODABLE) return item;
+        this.store.removeFront(); // skipCorrupt: an item the serializer refuses is removed and counted
+        this.store.durable();
       }
     });
   }
 
+  /** Whether `err` came from the serializer's decode() (not from the queue). */
+  private isDecodeFailure(err: unknown): boolean {
+    return !(err instanceof QueueError);
+  }
+
   taskDone(): void {
     if (this.opts.autoCommit) {
-      if (this.unfinished === 0) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      if (this.unfinished === 0) throw taskDoneExcess();
       if (this.unfinished === 1) this.store.op(this.ctx, () => this.store.write([{ t: T_FLAG, owner: this.owner, on: false }]));
       this.unfinished--;
     } else {
-      if (this.heldCount === 0) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      if (this.heldCount === 0) throw taskDoneExcess();
       this.store.op(this.ctx, () => {
         this.store.write([{ t: T_DONE, owner: this.owner, count: 1 }]);
         this.store.durable();

@@ -49,6 +49,7 @@ export type GroupResult =
 
 /** A record read for its item. */
 export interface PutView {
+  id: number;
   data: Buffer;
   h1: number;
   h2: number;
@@ -197,7 +198,7 @@ export class LogReader {
       } catch {
         rec = undefined;
       }
-      if (rec?.t === T_PUT) return { data: rec.data, h1: rec.h1, h2: rec.h2, prevSeg: rec.prevSeg, prevOff: rec.prevOff, end: res.end };
+      if (rec?.t === T_PUT) return { id: rec.id, data: rec.data, h1: rec.h1, h2: rec.h2, prevSeg: rec.prevSeg, prevOff: rec.prevOff, end: res.end };
     } else if (res.k !== 'corrupt') {
       // The record is gone (its segment deleted or cut short): damage, skipped like a corrupt record with skipCorrupt.
       this.report.damaged(`queue state points at a missing item in ${where}`);

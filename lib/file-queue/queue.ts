@@ -3,7 +3,9 @@
  *
  * @module
  */
-import { AsyncQueueShell, SyncQueueShell } from '../common/shell.js';
+import { checkItemId } from '../common/options.js';
+import { AsyncQueueShell } from '../common/async-shell.js';
+import { SyncQueueShell } from '../common/sync-shell.js';
 import { FileCore } from './core.js';
 import type { FileQueueOptions } from './options.js';
 
@@ -22,8 +24,21 @@ import type { FileQueueOptions } from './options.js';
  * ```
  */
 export class FileQueueSync<T = unknown> extends SyncQueueShell<T, T> {
+  private readonly plain: FileCore<T>;
+
   private constructor(core: FileCore<T>) {
     super(core, 'FileQueueSync');
+    this.plain = core;
+  }
+
+  /**
+   * Removes the waiting item with id `id` (as `put()` returned it, or as `.id` of the error that a get or peek of an
+   * item that cannot be read threw). Only the next item a get would take can be removed (an append-only log cannot cut an item out of its middle).
+   * @returns whether an item was removed
+   */
+  remove(id: number): boolean {
+    this.checkOpen();
+    return this.plain.remove(checkItemId(id, 'FileQueueSync.remove()'));
   }
 
   /**
@@ -33,7 +48,7 @@ export class FileQueueSync<T = unknown> extends SyncQueueShell<T, T> {
    * @throws TypeError/RangeError for a bad path or option, {@link QueueLockedError} when the folder stays locked,
    *   {@link QueueCorruptError} for damaged files
    */
-  static open<T = unknown>(dir: string, options?: FileQueueOptions<T>): FileQueueSync<T> {
+  static open<T = unknown>(dir: string | URL, options?: FileQueueOptions<T>): FileQueueSync<T> {
     return new FileQueueSync<T>(FileCore.openSync<T>(dir, options, 'FileQueueSync.open()'));
   }
 }
@@ -52,12 +67,20 @@ export class FileQueueSync<T = unknown> extends SyncQueueShell<T, T> {
  * ```
  */
 export class FileQueue<T = unknown> extends AsyncQueueShell<T, T> {
+  private readonly plain: FileCore<T>;
+
   private constructor(core: FileCore<T>, deferCommit: boolean) {
     super(core, 'FileQueue', deferCommit);
+    this.plain = core;
+  }
+
+  /** Promise twin of {@link FileQueueSync.remove}. */
+  remove(id: number): Promise<boolean> {
+    return this.call(() => this.plain.remove(checkItemId(id, 'FileQueue.remove()')));
   }
 
   /** Promise twin of {@link FileQueueSync.open}. */
-  static async open<T = unknown>(dir: string, options?: FileQueueOptions<T>): Promise<FileQueue<T>> {
+  static async open<T = unknown>(dir: string | URL, options?: FileQueueOptions<T>): Promise<FileQueue<T>> {
     const core = await FileCore.openAsync<T>(dir, options, 'FileQueue.open()');
     return new FileQueue<T>(core, core.groupCommitDeferred);
   }

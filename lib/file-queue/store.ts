@@ -31,7 +31,7 @@ import { LogPosition } from './position.js';
 import { Recovery } from './recovery.js';
 import { SegmentDir } from './segment-dir.js';
 import { QueueState } from './state.js';
-import { TakePlanner, type TakePlan } from './take-planner.js';
+import { TakePlanner, type TakePlan, type Undecodable } from './take-planner.js';
 
 /** How often a holder looks for a waiting process. */
 const WANT_CHECK_MS = 2;
@@ -246,8 +246,18 @@ export class Store {
   }
 
   /** Plans a take of up to `max` items; see {@link TakePlanner.planTake}. */
-  planTake<G>(max: number, decode: (bytes: Buffer, where: string) => G): TakePlan<G> | undefined {
+  planTake<G>(max: number, decode: (bytes: Buffer, where: string, id: number) => G | Undecodable): TakePlan<G> | undefined {
     return this.planner.planTake(max, decode);
+  }
+
+  /** The id of the next item; see {@link TakePlanner.frontId}. */
+  frontId(): number | undefined {
+    return this.planner.frontId();
+  }
+
+  /** Takes the front item and drops it (its removal written). Holder only. */
+  removeFront(): void {
+    this.planner.removeFront();
   }
 
   /** Writes a planned take (TAKE record, plus `extra` records first, e.g. a FLAG). */
@@ -261,7 +271,7 @@ export class Store {
   }
 
   /** The next item without taking it; see {@link TakePlanner.peekData}. */
-  peekData(): { data: Buffer; where: string } | 'corrupt' | undefined {
+  peekData(): { data: Buffer; where: string; id: number } | 'corrupt' | undefined {
     return this.planner.peekData();
   }
 

@@ -10,6 +10,11 @@ import type { LogReader, Reporter } from './log-reader.js';
 import type { LogPosition } from './position.js';
 import type { QueueState } from './state.js';
 
+/** Returned by a `planTake` decoder for an intact item that the serializer refuses (with skipCorrupt). */
+export const UNDECODABLE: unique symbol = Symbol('persist-queue.undecodable');
+/** The type of {@link UNDECODABLE}. */
+export type Undecodable = typeof UNDECODABLE;
+
 /** What a get will take, before it is committed. */
 export interface TakePlan<G> {
   items: G[];
@@ -32,8 +37,11 @@ export class TakePlanner {
   /**
    * Plans a take of up to `max` items (returned items first, then the main list), decoding each with `decode`. A
    * damaged item at the front is skipped (and its removal written) when the reporter skips damage, else it throws.
+   * `decode` returns {@link UNDECODABLE} for an intact item the serializer refuses (with skipCorrupt; else it
+   * throws): at the front such an item is taken and dropped (its removal written), after other items the plan stops
+   * before it.
    */
-  planTake<G>(max: number, decode: (bytes: Buffer, where: string) => G): TakePlan<G> | undefined {
+  planTake<G>(max: number, decode: (bytes: Buffer, where: string, id: number) => G | Undecodable): TakePlan<G> | undefined {
     for (;;) {
       const st = this.state.st;
       if (this.state.size === 0) return undefined;
@@ -44,6 +52,7 @@ export class TakePlanner {
       let ho = st.headOff;
       let left = st.main;
       let dropped = false;
+      let stop = false;
       while (items.length < max && nRet < st.returned.length) {
         const s = st.returned[nRet]!;
         const v = this.log.readPut(s.seg, s.off);
@@ -54,11 +63,20 @@ export class TakePlanner {
           dropped = true;
           break;
         }
-        items.push(decode(v.data, `${s.seg}:${s.off}`));
+        const item = decode(v.data, `${s.seg}:${s.off}`, v.id);
+        if (item === UNDECODABLE) {
+          if (items.length === 0) {
+            this.write([{ t: T_TAKE, owner: null, headSeg: hs, headOff: ho, nRet: 1, main: [] }]);
+            dropped = true;
+          }
+          stop = true;
+          break;
+        }
+        items.push(item);
         nRet++;
       }
       if (dropped) continue;
-      while (items.length < max && left > 0) {
+      while (!stop && items.length < max && left > 0) {
         const v = this.log.readPut(hs, ho);
         if (v === undefined) {
           if (items.length > 0) break;
@@ -66,7 +84,15 @@ export class TakePlanner {
           dropped = true;
           break;
         }
-        items.push(decode(v.data, `${hs}:${ho}`));
+        const item = decode(v.data, `${hs}:${ho}`, v.id);
+        if (item === UNDECODABLE) {
+          if (items.length === 0) {
+            this.removeFront();
+            dropped = true;
+          }
+          break;
+        }
+        items.push(item);
         main.push({ seg: hs, off: ho, h1: v.h1, h2: v.h2 });
         left--;
         if (left === 0) {
@@ -99,6 +125,24 @@ export class TakePlanner {
     return { t: T_TAKE, owner, headSeg: plan.headSeg, headOff: plan.headOff, nRet: plan.nRet, main: plan.main };
   }
 
+  /** Takes the front item and drops it (its removal written). */
+  removeFront(): void {
+    const raw = this.planTake(1, (b) => b);
+    if (raw) this.write([this.takeRecord(raw, null)]);
+  }
+
+  /** The id of the next item (lock-free or holder); undefined when empty or when its record is damaged. */
+  frontId(): number | undefined {
+    if (this.state.size === 0) return undefined;
+    const st = this.state.st;
+    const s = st.returned[0];
+    try {
+      return this.log.readPut(s ? s.seg : st.headSeg, s ? s.off : st.headOff)?.id;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Removes the (damaged, skipped) item at the front. */
   dropFront(): void {
     const st = this.state.st;
@@ -111,7 +155,7 @@ export class TakePlanner {
   }
 
   /** The next item without taking it (lock-free or holder); undefined when empty; 'corrupt' when damage is skipped. */
-  peekData(): { data: Buffer; where: string } | 'corrupt' | undefined {
+  peekData(): { data: Buffer; where: string; id: number } | 'corrupt' | undefined {
     if (this.state.size === 0) return undefined;
     const st = this.state.st;
     const s = st.returned[0];
@@ -119,7 +163,7 @@ export class TakePlanner {
     const off = s ? s.off : st.headOff;
     const v = this.log.readPut(seg, off);
     if (v === undefined) return 'corrupt';
-    return { data: v.data, where: `${seg}:${off}` };
+    return { data: v.data, where: `${seg}:${off}`, id: v.id };
   }
 
   /** Drops the damaged item at the head of the main list, writing its removal. */

@@ -11,61 +11,16 @@
  */
 import type Database from 'better-sqlite3';
 import type { PutEntry } from '../common/core.js';
-import { argTypeError, describe, rangeError, taskDoneExcess } from '../common/errors.js';
+import { ForeignMessageError, taskDoneExcess } from '../common/errors.js';
+import { messageId, type AckMessage, type AckQueueItem, type AckStatus, type ClearAckedOptions } from './ack-types.js';
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
 import { randomBytes } from 'node:crypto';
 import { translateError } from './connection.js';
 import { LEASED, NO_LEASE, NO_OWNER, ORPHAN, TAG_LENGTH } from './schema.js';
-import { SqliteCoreBase, type Flavour } from './core-base.js';
+import { SKIP, SqliteCoreBase, type Flavour } from './core-base.js';
 import type { ResolvedSqliteOptions } from './options.js';
-
-/** A message taken from an ack queue. */
-export interface AckMessage<T> {
-  /** The row id; pass it (or the message) to `ack()`, `nack()` or `ackFailed()`. */
-  id: number;
-  /** The item. */
-  data: T;
-  /** How many times this message has been delivered, this delivery included (1 on the first). */
-  attempts: number;
-}
-
-/** Status of a message in {@link AckQueueItem}. */
-export type AckStatus = 'ready' | 'unack' | 'acked' | 'failed';
-
-/** One row as {@link SqliteAckQueueSync.items} lists it. */
-export interface AckQueueItem<T> {
-  /** Row id. */
-  id: number;
-  /** The item. */
-  data: T;
-  /** `ready` (Python's inited or ready), `unack` (taken, not yet acked), `acked` or `failed`. */
-  status: AckStatus;
-  /** Deliveries so far. */
-  attempts: number;
-  /** When it was put, in ms since the epoch. */
-  timestamp: number;
-}
-
-/** Options of `clearAcked()`. */
-export interface ClearAckedOptions {
-  /**
-   * Keep this many of the most recent acked (and, with `includeFailed`, failed) rows.
-   * @default 0
-   */
-  keepLatest?: number;
-  /**
-   * Delete at most this many rows (the oldest first); 0 = no limit.
-   * @default 0
-   */
-  maxDelete?: number;
-  /**
-   * Also delete rows marked failed by `ackFailed()`.
-   * @default false
-   */
-  includeFailed?: boolean;
-}
 
 const INITED = 0;
 const READY = 1;
@@ -83,17 +38,6 @@ interface Row {
   pq_seq: number;
 }
 
-/** Reads the id out of `ack(idOrMessage)` arguments. */
-export function messageId(idOrMessage: unknown, method: string): number {
-  const id =
-    idOrMessage !== null && typeof idOrMessage === 'object' ? (idOrMessage as { id?: unknown }).id : idOrMessage;
-  if (typeof id !== 'number') {
-    throw argTypeError(`The argument of ${method}() must be a message id (number) or a message from get(). ${describe(idOrMessage)}`);
-  }
-  if (!Number.isSafeInteger(id) || id < 0) throw rangeError(`The message id passed to ${method}() must be a non-negative integer. Received ${id}`);
-  return id;
-}
-
 /** A random holder tag: {@link TAG_LENGTH} characters of [0-9a-z], never {@link NO_OWNER}. */
 function newTag(): string {
   const b = randomBytes(TAG_LENGTH);
@@ -101,6 +45,9 @@ function newTag(): string {
   for (let i = 0; i < TAG_LENGTH; i++) tag += (b[i]! % 36).toString(36);
   return tag;
 }
+
+/** Which instance handed out each message object (weakly: a message dropped by its user is forgotten). */
+const issuedBy = new WeakMap<object, AckCore<unknown>>();
 
 /** Fast gets between two {@link AckCore.tighten} calls by one instance. */
 const TIGHTEN_EVERY = 512;
@@ -151,6 +98,11 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   private leasesSeen: boolean;
   /** In `pq_holders` (from open until close). */
   private registered = true;
+  /**
+   * Ids of messages whose get failed here because they cannot be read (damaged, or refused by the serializer): the
+   * error named them, so `ackFailed(id)` may park them although this instance does not hold them.
+   */
+  private readonly unreadable = new Set<number>();
   /** Ids this instance took and has not acked, nacked or failed itself: what close() gives back. */
   private readonly held = new Set<number>();
   /** {@link pruneHeld} runs once {@link held} has this many ids. */
@@ -221,8 +173,11 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       // ack and ackFailed leave pq_owner and pq_lease as they were (they mean something only while status = 2): the
       // row then keeps its size and SQLite rewrites it in place, which for an item with overflow pages writes one
       // page instead of a new chain.
-      ack: s(`UPDATE ${q} SET status = ${ACKED} WHERE _id = ? AND status < ${ACKED}`),
-      nack: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held}`),
+      // ack, nack and ackFailed act only on a message this instance holds (params: id, tag); `fail` is also how a get
+      // with skipCorrupt parks a damaged message (param: id)
+      ack: s(`UPDATE ${q} SET status = ${ACKED} WHERE _id = ? AND ${held} AND pq_owner = ?`),
+      nack: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held} AND pq_owner = ?`),
+      failHeld: s(`UPDATE ${q} SET status = ${FAILED} WHERE _id = ? AND ${held} AND pq_owner = ?`),
       fail: s(`UPDATE ${q} SET status = ${FAILED} WHERE _id = ? AND status < ${ACKED}`),
       stillHeld: s(`SELECT 1 FROM ${q} WHERE _id = ? AND ${held} AND pq_owner = ?`).pluck(),
       holders: s(`SELECT owner, tag FROM pq_holders WHERE tbl = '${t}'`),
@@ -266,15 +221,22 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     this.s.expire!.run(now);
     const lease = this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
     let rows: Row[];
+    let msgs: AckMessage<T>[];
     do {
       rows = this.s.takeMany!.all(this.tag, lease, this.seq, this.cursor, max) as Row[];
       if (rows.length === 0) return { version: this.readVersion(), wakeAt: this.s.nextLease!.get() as number | null };
       this.takenInTx.push(...rows); // the cursor moves past them only once this transaction has committed
-      // skipCorrupt: a damaged message is marked failed (kept for inspection), counted, and we go on
-      rows = rows.filter((r) => this.intact(r) || (this.s.fail!.run(r._id), false));
-    } while (rows.length === 0);
-    if (rows.length > 1) rows.sort(this.desc ? (a, b) => b._id - a._id : (a, b) => a._id - b._id);
-    return rows.map((r) => this.toMessage(r));
+      if (rows.length > 1) rows.sort(this.desc ? (a, b) => b._id - a._id : (a, b) => a._id - b._id);
+      // skipCorrupt: a damaged or undecodable message is marked failed (kept for inspection), counted, and we go on;
+      // without it readTaken throws (with the message's id) and the transaction rolls back
+      msgs = [];
+      for (const r of rows) {
+        const data = this.readTaken(r);
+        if (data === SKIP) this.s.fail!.run(r._id);
+        else msgs.push(this.message(r, data));
+      }
+    } while (msgs.length === 0);
+    return msgs;
   });
 
   /**
@@ -290,9 +252,17 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     this.cursor = top;
   }
 
-  /** An intact row as a message (its checksum was checked by {@link intact}). */
-  private toMessage(r: Row): AckMessage<T> {
-    return { id: r._id, data: this.decodeIntact(r), attempts: r.pq_attempts };
+  /** A taken row as a message, marked as handed out by this instance (see {@link AckCore.heldId}). */
+  private message(r: Row, data: T): AckMessage<T> {
+    const msg = { id: r._id, data, attempts: r.pq_attempts };
+    issuedBy.set(msg, this as AckCore<unknown>);
+    return msg;
+  }
+
+  /** Remembers the id that a get's error names (see {@link AckCore.unreadable}). */
+  private noteUnreadable(err: unknown): void {
+    const id = (err as { id?: unknown })?.id;
+    if (typeof id === 'number' && this.unreadable.size < 1024) this.unreadable.add(id);
   }
 
   /** Counts committed takes and remembers their ids for close(); forgets ids acked elsewhere when there are many. */
@@ -319,6 +289,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       got = this.txTake(max);
     } catch (err) {
       this.takenInTx = []; // rolled back: nothing was taken
+      this.noteUnreadable(err);
       throw err;
     }
     const rows = this.takenInTx;
@@ -363,14 +334,16 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       if (++this.sinceTighten >= TIGHTEN_EVERY) this.tighten();
       let msg: AckMessage<T>;
       try {
-        if (!this.intact(row)) {
-          // skipCorrupt: the damaged message is marked failed (kept for inspection), counted, and we go on
+        const data = this.readTaken(row);
+        if (data === SKIP) {
+          // skipCorrupt: the damaged or undecodable message is marked failed (kept for inspection), counted, and we go on
           this.guard('get failed', () => this.s.fail!.run(row._id));
           continue;
         }
-        msg = this.toMessage(row);
+        msg = this.message(row, data);
       } catch (err) {
         this.guard('get failed', () => this.s.untake!.run(row._id, this.tag));
+        this.noteUnreadable(err);
         throw err;
       }
       this.hold([msg]);
@@ -447,10 +420,36 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     return RETRY;
   }
 
-  /** Changes one message's status; see {@link SqliteAckQueueSync.ack}. */
-  setStatus(idOrMessage: unknown, to: 'ack' | 'nack' | 'fail', method: string): boolean {
+  /**
+   * The id of `idOrMessage` for a call on this queue. A message object that another instance handed out (another
+   * queue, table or file, or another instance of this queue) is a {@link ForeignMessageError}: its id would name some
+   * other row here. A bare id (or an object this library did not make) is taken as an id of this queue.
+   */
+  private ownId(idOrMessage: unknown, method: string): number {
     const id = messageId(idOrMessage, method);
-    const changed = this.guard(`${method} failed`, () => this.s[to]!.run(id).changes > 0);
+    const from = idOrMessage !== null && typeof idOrMessage === 'object' ? issuedBy.get(idOrMessage) : undefined;
+    if (from !== undefined && from !== this) {
+      throw new ForeignMessageError(
+        `${method}() was given message ${id} from another queue instance (${from.table} in ${from.file}); this is ${this.table} in ${this.file}. ` +
+          'Ack, nack, fail or update a message through the instance whose get() returned it.',
+      );
+    }
+    return id;
+  }
+
+  /**
+   * Changes the status of a message this instance holds; see {@link SqliteAckQueueSync.ack}. A message it does not
+   * hold (never taken by it, already acked, nacked or failed, given back at close, or taken over by another consumer
+   * after its lease ran out) is left as it is: false.
+   */
+  setStatus(idOrMessage: unknown, to: 'ack' | 'nack' | 'fail', method: string): boolean {
+    const id = this.ownId(idOrMessage, method);
+    const stmt = to === 'fail' ? this.s.failHeld! : this.s[to]!;
+    let changed = this.guard(`${method} failed`, () => stmt.run(id, this.tag).changes > 0);
+    if (!changed && to === 'fail' && this.unreadable.has(id)) {
+      changed = this.guard(`${method} failed`, () => this.s.fail!.run(id).changes > 0); // named by a get's error here
+    }
+    this.unreadable.delete(id);
     this.held.delete(id);
     if (changed) this.wrote();
     return changed;
@@ -494,7 +493,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   update(idOrMessage: unknown, data: T): boolean {
-    const id = messageId(idOrMessage, 'update');
+    const id = this.ownId(idOrMessage, 'update');
     const bytes = this.codec.encode(data);
     const changed = this.guard('update failed', () => this.s.update!.run(bytes, SqliteCoreBase.crc(bytes), id).changes > 0);
     if (changed) this.wrote();
@@ -503,13 +502,13 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
 
   items(): AckQueueItem<T>[] {
     const rows = this.guard('items failed', () => this.s.items!.all()) as (Row & { timestamp: number; status: number })[];
-    // With skipCorrupt, damaged rows (marked failed when a get met them) are left out instead of failing the list.
-    return rows.filter((r) => !this.opts.skipCorrupt || this.damage(r) === undefined).map((r) => ({
+    // A row that cannot be read is listed with its error instead of failing the whole list.
+    return rows.map((r) => ({
       id: r._id,
-      data: this.decodeRow(r),
       status: STATUS_NAME[r.status] ?? 'ready',
       attempts: r.pq_attempts,
       timestamp: Math.round(r.timestamp * 1000),
+      ...this.tryDecodeRow(r),
     }));
   }
 

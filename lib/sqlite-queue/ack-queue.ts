@@ -3,8 +3,10 @@
  *
  * @module
  */
-import { AsyncQueueShell, SyncQueueShell } from '../common/shell.js';
-import { AckCore, type AckMessage, type AckQueueItem, type ClearAckedOptions } from './ack-core.js';
+import { AsyncQueueShell } from '../common/async-shell.js';
+import { SyncQueueShell } from '../common/sync-shell.js';
+import { AckCore } from './ack-core.js';
+import type { AckMessage, AckQueueItem, ClearAckedOptions } from './ack-types.js';
 import { openAsync } from './core-base.js';
 import { resolveSqliteOptions, type SqliteAckQueueOptions } from './options.js';
 
@@ -34,7 +36,7 @@ export class SqliteAckQueueSync<T = unknown> extends SyncQueueShell<T, AckMessag
    * Opens (creating if needed) the ack queue `options.name` in `file`.
    * @param file - path of the SQLite database file; its folder must exist
    */
-  static open<T = unknown>(file: string, options?: SqliteAckQueueOptions<T>): SqliteAckQueueSync<T> {
+  static open<T = unknown>(file: string | URL, options?: SqliteAckQueueOptions<T>): SqliteAckQueueSync<T> {
     const opts = resolveSqliteOptions(options, true, 'SqliteAckQueueSync.open()');
     return new SqliteAckQueueSync<T>(new AckCore<T>(file, opts, 'sync', 'SqliteAckQueueSync.open()'));
   }
@@ -115,7 +117,7 @@ export class SqliteAckQueue<T = unknown> extends AsyncQueueShell<T, AckMessage<T
   }
 
   /** Promise twin of {@link SqliteAckQueueSync.open}. */
-  static async open<T = unknown>(file: string, options?: SqliteAckQueueOptions<T>): Promise<SqliteAckQueue<T>> {
+  static async open<T = unknown>(file: string | URL, options?: SqliteAckQueueOptions<T>): Promise<SqliteAckQueue<T>> {
     const opts = resolveSqliteOptions(options, true, 'SqliteAckQueue.open()');
     const core = await openAsync(() => new AckCore<T>(file, opts, 'async', 'SqliteAckQueue.open()'), opts.busyTimeout);
     return new SqliteAckQueue<T>(core, opts.durability === 'full');

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { argValueError, errnoOf, QueueCorruptError, QueueError, QueueLockedError } from '../common/errors.js';
+import { checkPath } from '../common/options.js';
 
 /** The `durability` option. */
 export type Durability = 'full' | 'normal' | 'off';
@@ -15,10 +16,8 @@ export type Durability = 'full' | 'normal' | 'off';
 const SYNCHRONOUS: Record<Durability, string> = { full: 'FULL', normal: 'NORMAL', off: 'OFF' };
 
 /** Checks that `file` can be a database file: its folder exists and it is not a folder itself. */
-export function checkDbPath(file: unknown, where: string): string {
-  if (typeof file !== 'string' || file.length === 0) {
-    throw argValueError(`The "file" argument of ${where} must be a non-empty string path. Received ${typeof file === 'string' ? "''" : typeof file}`);
-  }
+export function checkDbPath(value: unknown, where: string): string {
+  const file = checkPath(value, 'file', where);
   if (file === ':memory:') {
     throw argValueError(`${where} needs a file: a ':memory:' database cannot be shared and is not durable`);
   }

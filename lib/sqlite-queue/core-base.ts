@@ -8,9 +8,9 @@ import type Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import type { PutEntry, QueueCore } from '../common/core.js';
 import { crc32 } from '../common/crc.js';
-import { argTypeError, describe, QueueCorruptError, QueueError, QueueLockedError, rangeError } from '../common/errors.js';
+import { argTypeError, describe, QueueCorruptError, QueueError, QueueLockedError, rangeError, SerializationError } from '../common/errors.js';
 import { newOwner, retireOwner } from '../common/owner.js';
-import { decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
+import { decodeError, decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
 import { acquireSignal, releaseSignal, RETRY, type Retry, type Signal } from '../common/wait.js';
 import { checkDbPath, isBusy, openConnection, translateError } from './connection.js';
 import { tableName, type ResolvedSqliteOptions } from './options.js';
@@ -18,6 +18,11 @@ import { ensureSchema } from './schema.js';
 
 /** How often an idle waiter re-checks for expired leases and dead holders even when nothing was written. */
 const SWEEP_MS = 1000;
+
+/** Returned by {@link SqliteCoreBase.readTaken} for a row that `skipCorrupt` drops. */
+export const SKIP: unique symbol = Symbol('persist-queue.skip');
+/** The type of {@link SKIP}. */
+export type Skip = typeof SKIP;
 
 /** The columns of a stored row that reading it needs. */
 export interface StoredRow {
@@ -262,41 +267,81 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
 
   /**
    * For a get: true when the row is intact; false when it is damaged and `skipCorrupt` is set (counted, the caller
-   * drops it); else throws {@link QueueCorruptError} so that the caller's transaction rolls back and the row stays.
+   * drops it); else throws {@link QueueCorruptError} (with the row's id) so that the caller's transaction rolls back
+   * and the row stays.
    */
   protected intact(row: StoredRow): boolean {
     const why = this.damage(row);
     if (why === undefined) return true;
-    if (!this.opts.skipCorrupt) throw new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} ${why}`);
+    if (!this.opts.skipCorrupt) throw this.corruptError(row, why);
     this.corruptSkipped++;
     return false;
   }
 
+  private corruptError(row: StoredRow, why: string): QueueCorruptError {
+    return new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} ${why}`, { id: row._id });
+  }
+
+  /**
+   * For a get: the row's item, checked and decoded; {@link SKIP} when it is damaged or cannot be decoded and
+   * `skipCorrupt` is set (counted: the caller drops the row, or marks it failed); else throws
+   * {@link QueueCorruptError} or {@link SerializationError} with the row's id, so that the caller rolls back and
+   * the row stays where it was.
+   */
+  protected readTaken(row: StoredRow): T | Skip {
+    if (!this.intact(row)) return SKIP;
+    try {
+      return this.codec.decode(row.data);
+    } catch (cause) {
+      if (!this.opts.skipCorrupt) throw decodeError(this.codec as Codec<unknown>, `${this.table}#${row._id}`, cause, row._id);
+      this.corruptSkipped++;
+      return SKIP;
+    }
+  }
+
   /**
    * Checks a stored row's checksum and decodes it. Damage is a QueueCorruptError; bytes the serializer cannot read
-   * are a SerializationError. Either way the caller's transaction rolls back.
+   * are a SerializationError; both carry the row's id. Either way the caller's transaction rolls back.
    */
   protected decodeRow(row: StoredRow): T {
     const why = this.damage(row);
-    if (why !== undefined) throw new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} ${why}`);
+    if (why !== undefined) throw this.corruptError(row, why);
     return this.decodeIntact(row);
   }
 
   /**
    * Decodes a row whose checksum was already checked ({@link intact}); bytes the serializer cannot read are a
-   * SerializationError. (The error's label is built only when decoding fails.)
+   * SerializationError with the row's id. (The error's label is built only when decoding fails.)
    */
   protected decodeIntact(row: StoredRow): T {
     try {
       return this.codec.decode(row.data);
     } catch {
-      return decodeItem(this.codec, row.data, `${this.table}#${row._id}`);
+      return decodeItem(this.codec, row.data, `${this.table}#${row._id}`, row._id);
+    }
+  }
+
+  /** What a row holds, or the error that reading it gives (for `items()`, which reports bad rows one by one). */
+  protected tryDecodeRow(row: StoredRow): { data: T } | { error: QueueCorruptError | SerializationError } {
+    try {
+      return { data: this.decodeRow(row) };
+    } catch (err) {
+      if (err instanceof QueueCorruptError || err instanceof SerializationError) return { error: err };
+      throw err;
     }
   }
 
   /** The first intact row of `rows` decoded (peek with `skipCorrupt`), or undefined. */
   protected firstIntact(rows: StoredRow[]): T | undefined {
-    for (const row of rows) if (this.damage(row) === undefined || !this.opts.skipCorrupt) return this.decodeRow(row);
+    for (const row of rows) {
+      if (!this.opts.skipCorrupt) return this.decodeRow(row);
+      if (this.damage(row) !== undefined) continue;
+      try {
+        return this.codec.decode(row.data);
+      } catch {
+        // skipCorrupt: a get will drop it; peek shows the next one
+      }
+    }
     return undefined;
   }
 

@@ -15,7 +15,7 @@ import { taskDoneExcess } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
 import { translateError } from './connection.js';
-import { SqliteCoreBase, type Flavour } from './core-base.js';
+import { SKIP, SqliteCoreBase, type Flavour } from './core-base.js';
 import type { ResolvedSqliteOptions } from './options.js';
 
 /** How long a cleared task count may wait before the pq_pending flag is dropped (see unflagSoon). */
@@ -68,6 +68,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       countUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${q} LIMIT ?)`).pluck(),
       exists: s(`SELECT EXISTS (SELECT 1 FROM ${q})`).pluck(),
       peek: s(`SELECT _id, data, pq_crc FROM ${q} ORDER BY ${order} LIMIT ?`),
+      remove: s(`DELETE FROM ${q} WHERE _id = ?`),
       takeOne: s(`DELETE FROM ${q} WHERE _id = (SELECT _id FROM ${q} ORDER BY ${order} LIMIT 1) RETURNING ${cols}`),
       takeMany: s(`DELETE FROM ${q} WHERE _id IN (SELECT _id FROM ${q} ORDER BY ${order} LIMIT ?) RETURNING ${cols}`),
       hold: s('INSERT INTO pq_taken (tbl, _id, owner, data, timestamp, priority, pq_crc) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -103,13 +104,24 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   /** Takes up to `max` rows: deletes them (or moves them to pq_taken) and decodes them; empty: notes the version. */
   private readonly txTake = this.transaction('get failed', (max: number): { rows: Row[]; items: T[] } | number => {
     let rows: Row[];
+    let items: T[];
     do {
       rows = (max === 1 ? [this.s.takeOne!.get()].filter(Boolean) : this.s.takeMany!.all(max)) as Row[];
       if (rows.length === 0) return this.readVersion();
-      rows = rows.filter((r) => this.intact(r)); // skipCorrupt: damaged rows are deleted, counted, and we go on
+      if (rows.length > 1) rows.sort(this.cmp);
+      // skipCorrupt: damaged or undecodable rows are deleted, counted, and we go on; without it readTaken throws
+      // (with the row's id) and the transaction rolls back
+      const kept: Row[] = [];
+      items = [];
+      for (const r of rows) {
+        const item = this.readTaken(r);
+        if (item !== SKIP) {
+          kept.push(r);
+          items.push(item);
+        }
+      }
+      rows = kept;
     } while (rows.length === 0);
-    if (rows.length > 1) rows.sort(this.cmp);
-    const items = rows.map((r) => this.decodeIntact(r));
     if (!this.opts.autoCommit) {
       for (const r of rows) this.s.hold!.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null, r.pq_crc);
     } else if (!this.flagged) {
@@ -160,8 +172,9 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       if (!row) return RETRY; // the transaction path notes the idle version race-free
       let item: T;
       try {
-        if (!this.intact(row)) continue; // skipCorrupt: the damaged row is gone and counted
-        item = this.decodeIntact(row);
+        const got = this.readTaken(row);
+        if (got === SKIP) continue; // skipCorrupt: the damaged or undecodable row is gone and counted
+        item = got;
       } catch (err) {
         this.guard('get failed', () => this.s.putBack!.run(row));
         throw err;
@@ -204,6 +217,13 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
 
   tryGetMany(max: number): T[] | Retry {
     return this.take(max);
+  }
+
+  /** Deletes the waiting item with id `id` (one that cannot be read, say); false when no such item waits. */
+  remove(id: number): boolean {
+    const n = this.write('remove failed', () => this.s.remove!.run(id).changes);
+    if (n > 0) this.wrote();
+    return n > 0;
   }
 
   peek(): T | undefined {

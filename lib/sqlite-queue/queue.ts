@@ -3,7 +3,9 @@
  *
  * @module
  */
-import { AsyncQueueShell, SyncQueueShell } from '../common/shell.js';
+import { checkItemId } from '../common/options.js';
+import { AsyncQueueShell } from '../common/async-shell.js';
+import { SyncQueueShell } from '../common/sync-shell.js';
 import { resolveSqliteOptions, type SqliteQueueOptions } from './options.js';
 import { openAsync } from './core-base.js';
 import { PlainCore } from './plain-core.js';
@@ -22,8 +24,21 @@ import { PlainCore } from './plain-core.js';
  * ```
  */
 export class SqliteQueueSync<T = unknown> extends SyncQueueShell<T, T> {
+  private readonly plain: PlainCore<T>;
+
   private constructor(core: PlainCore<T>) {
     super(core, 'SqliteQueueSync');
+    this.plain = core;
+  }
+
+  /**
+   * Removes the waiting item with id `id` (as `put()` returned it, or as `.id` of the error that a get or peek of an
+   * item that cannot be read threw).
+   * @returns whether an item was removed
+   */
+  remove(id: number): boolean {
+    this.checkOpen();
+    return this.plain.remove(checkItemId(id, 'SqliteQueueSync.remove()'));
   }
 
   /**
@@ -31,7 +46,7 @@ export class SqliteQueueSync<T = unknown> extends SyncQueueShell<T, T> {
    * @param file - path of the SQLite database file; its folder must exist
    * @throws TypeError/RangeError for a bad path or option, {@link QueueLockedError} when the file stays locked
    */
-  static open<T = unknown>(file: string, options?: SqliteQueueOptions<T>): SqliteQueueSync<T> {
+  static open<T = unknown>(file: string | URL, options?: SqliteQueueOptions<T>): SqliteQueueSync<T> {
     const opts = resolveSqliteOptions(options, false, 'SqliteQueueSync.open()');
     return new SqliteQueueSync<T>(new PlainCore<T>(file, opts, 'sync', 'SqliteQueueSync.open()'));
   }
@@ -51,12 +66,20 @@ export class SqliteQueueSync<T = unknown> extends SyncQueueShell<T, T> {
  * ```
  */
 export class SqliteQueue<T = unknown> extends AsyncQueueShell<T, T> {
+  private readonly plain: PlainCore<T>;
+
   private constructor(core: PlainCore<T>, deferCommit: boolean) {
     super(core, 'SqliteQueue', deferCommit);
+    this.plain = core;
+  }
+
+  /** Promise twin of {@link SqliteQueueSync.remove}. */
+  remove(id: number): Promise<boolean> {
+    return this.call(() => this.plain.remove(checkItemId(id, 'SqliteQueue.remove()')));
   }
 
   /** Promise twin of {@link SqliteQueueSync.open}. */
-  static async open<T = unknown>(file: string, options?: SqliteQueueOptions<T>): Promise<SqliteQueue<T>> {
+  static async open<T = unknown>(file: string | URL, options?: SqliteQueueOptions<T>): Promise<SqliteQueue<T>> {
     const opts = resolveSqliteOptions(options, false, 'SqliteQueue.open()');
     const core = await openAsync(() => new PlainCore<T>(file, opts, 'async', 'SqliteQueue.open()'), opts.busyTimeout);
     return new SqliteQueue<T>(core, opts.durability === 'full');

@@ -132,11 +132,11 @@ for (const cls of ALL_CLASSES) {
       mkdirSync(folder);
       const cases: [unknown, Expect | 'TYPED'][] = [
         ['', 'VALUE'],
-        [42, cls.backend === 'sqlite' ? 'VALUE' : 'TYPED'],
-        [null, cls.backend === 'sqlite' ? 'VALUE' : 'TYPED'],
+        [42, 'TYPE'],
+        [null, 'TYPE'],
         [join(dir, 'missing', 'deeper', cls.backend === 'sqlite' ? 'q.db' : 'q'), 'TYPED'],
         [join(file, 'q.db'), 'TYPED'],
-        [join(dir, 'nul\0byte'), 'TYPED'],
+        [join(dir, 'nul\0byte'), 'VALUE'],
       ];
       if (cls.backend === 'sqlite') cases.push([folder, 'VALUE'], [':memory:', 'VALUE']);
       for (const [path, want] of cases) {

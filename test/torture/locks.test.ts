@@ -280,7 +280,10 @@ describe('locks: file queues (FileQueue, FileQueueSync)', () => {
     writeFileSync(join(dir, 'stop'), '');
     for (const w of workers) {
       const ex = await w.c.exit;
-      if (!w.killed) expect(ex, `${label}: ${w.log} did not stop cleanly: ${w.c.stderr()} (TORTURE_SEED=${FILE_SEED})`).toEqual({ code: 0, signal: null, timedOut: false });
+      if (!w.killed) {
+        const tail = readLines(w.log).filter((l) => l.startsWith('ERR')).slice(-2).join(' | ');
+        expect(ex, `${label}: ${w.log} did not stop cleanly: ${w.c.stderr()} ${tail} (TORTURE_SEED=${FILE_SEED})`).toEqual({ code: 0, signal: null, timedOut: false });
+      }
     }
     // The log replays cleanly from its segments alone (no checkpoint) to the state the checkpoint gives.
     scanFences(loc);
