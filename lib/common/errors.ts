@@ -141,3 +141,14 @@ export function describe(value: unknown): string {
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
   return `Received type ${typeof value} (${shown})`;
 }
+
+/** The `code` of a Node.js system error (`'ENOENT'`, ...), or undefined. */
+export function errnoOf(err: unknown): string | undefined {
+  const c = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
+/** `taskDone()` called more times than items (`what`) were taken: QueueError `ERR_QUEUE_TASK_DONE`. */
+export function taskDoneExcess(what: 'items' | 'messages' = 'items'): QueueError {
+  return new QueueError(`taskDone() called more times than ${what} were taken`, 'ERR_QUEUE_TASK_DONE');
+}

@@ -11,7 +11,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { PutEntry } from '../common/core.js';
-import { ForeignMessageError, QueueError } from '../common/errors.js';
+import { ForeignMessageError, taskDoneExcess } from '../common/errors.js';
 import { messageId, type AckMessage, type AckQueueItem, type AckStatus, type ClearAckedOptions } from './ack-types.js';
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive } from '../common/owner.js';
@@ -401,7 +401,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   taskDone(): void {
-    if (this.done >= this.taken) throw new QueueError('taskDone() called more times than messages were taken', 'ERR_QUEUE_TASK_DONE');
+    if (this.done >= this.taken) throw taskDoneExcess('messages');
     this.done++;
   }
 

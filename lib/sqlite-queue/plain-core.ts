@@ -11,7 +11,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { PutEntry } from '../common/core.js';
-import { QueueError } from '../common/errors.js';
+import { taskDoneExcess } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
 import { translateError } from './connection.js';
@@ -233,11 +233,11 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
 
   taskDone(): void {
     if (this.opts.autoCommit) {
-      if (this.unfinished === 0) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      if (this.unfinished === 0) throw taskDoneExcess();
       if (--this.unfinished === 0) this.unflagSoon();
     } else {
       const id = this.held[0];
-      if (id === undefined) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      if (id === undefined) throw taskDoneExcess();
       this.guard('taskDone failed', () => this.s.unhold!.run(this.table, id));
       this.held.shift();
     }
