@@ -223,7 +223,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
           claimed = r.claimed;
           rateWait = r.rateWaitUntil;
           for (const row of claimed) this.begin(row, core, store);
+          // A due job that could not be claimed (paused task, per-task limit) is no reason to wake early.
           if (claim && claimed.length < claim.limit) nextDue = await store.nextRunAt(tasks);
+          if (nextDue !== null && nextDue <= now) nextDue = null;
+          if (rateWait !== null && rateWait <= now) rateWait = null;
         }
         if (claimed.length > 0 || outcomes.length > 0) idleSaid = false;
         if (this.running.size === 0 && this.finished.length === 0 && claimed.length === 0) {
@@ -255,8 +258,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const version = await store.version();
     let poll = 1;
     for (;;) {
-      const left = until - Date.now();
-      if (left <= 0 || this.finished.length > 0 || this.stopping) return;
+      // Always wait for at least one timer tick: the store may be synchronous, and a loop of resolved awaits would
+      // starve the event loop.
+      const left = Math.max(1, until - Date.now());
+      if (this.finished.length > 0) return;
       let timer: NodeJS.Timeout | undefined;
       let woken = false;
       await new Promise<void>((resolve) => {
@@ -274,7 +279,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
         }, Math.min(poll, left));
       });
       this.kick = undefined;
-      if (woken) return;
+      if (woken || Date.now() >= until) return;
       if ((await store.version()) !== version) return;
       poll = Math.min(poll * 2, MAX_POLL_MS);
     }
