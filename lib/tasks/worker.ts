@@ -9,7 +9,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { argTypeError, describe, QueueClosedError } from '../common/errors.js';
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
@@ -186,7 +186,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
     this.owner ??= newOwner();
     if (this.opts.threads && !this.pool) {
-      this.pool = new Piscina({ filename: this.opts.threads.module, maxThreads: this.opts.threads.size, minThreads: 0, idleTimeout: 1000 });
+      // Loaded on first use: most workers never need threads.
+      const { Piscina: Pool } = await import('piscina');
+      this.pool = new Pool({ filename: this.opts.threads.module, maxThreads: this.opts.threads.size, minThreads: 0, idleTimeout: 1000 });
     }
     return this.parts;
   }
