@@ -44,7 +44,7 @@ describe('schedules', () => {
     expect(q.list({ task: 's' })).toHaveLength(0);
     const after = q.schedules();
     for (let i = 0; i < 3; i++) {
-      expect(after[i]!.nextRunAt.getTime()).toBe(before[i]!.nextRunAt.getTime() + 30_000);
+      expect(after[i]!.nextRunAt.getTime()).toBe(before[i]!.nextRunAt.getTime() - 30_000);
       expect(after[i]!.lastRunAt).toBeInstanceOf(Date);
     }
     expect(q.fireSchedules()).toBe(0); // nothing due any more
