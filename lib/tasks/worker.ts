@@ -67,6 +67,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private kick: (() => void) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private lastSweep = 0;
+  private settledCount = 0;
 
   /**
    * @param queueOrTarget - an open task queue, or the path of a SQLite file (opened with `options.queue`)
@@ -109,17 +110,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
   async runUntilIdle(): Promise<number> {
     this.checkUsable();
     if (this.loop) throw new Error('runUntilIdle(): the worker is already running');
-    let count = 0;
-    const onDone = (): void => void count++;
-    this.on('completed', onDone).on('failed', onDone).on('retrying', onDone);
+    const before = this.settledCount;
     this.loop = this.run(true);
     try {
       await this.loop;
     } finally {
       this.loop = undefined;
-      this.off('completed', onDone).off('failed', onDone).off('retrying', onDone);
     }
-    return count;
+    return this.settledCount - before;
   }
 
   /** Stops claiming (running jobs go on). */
@@ -343,6 +341,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private settled(f: Finished, status: StatusCode | null, core: TaskCore): void {
     this.end(f.attempt);
     if (status === null || f.outcome.kind === 'release') return;
+    this.settledCount++;
     const event = status === SUCCEEDED ? 'completed' : status === FAILED ? 'failed' : status === READY ? 'retrying' : undefined;
     if (event === undefined || this.listenerCount(event) === 0) return;
     const row = f.attempt.row;

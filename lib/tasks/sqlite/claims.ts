@@ -34,14 +34,14 @@ import {
 } from '../store.js';
 import type { TaskTables } from './schema.js';
 
-const CLAIM_COLS =
-  'id, task, data, status, priority, run_at, attempts, max_attempts, backoff, timeout, key, on_complete, created_at, ' +
-  'started_at, finished_at, result, error, progress, owner, cancel_requested';
+/** What a worker needs of a claimed job (the rest of a {@link JobRow} is known: running, no outcome yet). */
+const CLAIM_COLS = 'id, task, data, priority, run_at, attempts, max_attempts, backoff, timeout, key, created_at, started_at';
 
 /** Prepared statements and the claim/settle logic over one connection. */
 export class ClaimEngine {
   private readonly claimStmts = new Map<string, Database.Statement>();
   private readonly nextStmts = new Map<number, Database.Statement>();
+  private readonly manyStmts = new Map<number, Database.Statement>();
   private readonly pausedStmt: Database.Statement;
   private readonly rateGet: Database.Statement;
   private readonly rateSet: Database.Statement;
@@ -125,6 +125,60 @@ export class ClaimEngine {
     return true;
   }
 
+  /**
+   * Writes a round's outcomes; per outcome the status written, or null when the claim was lost. Successes of one
+   * owner (the common case) are written by one `UPDATE ... FROM (VALUES ...)` per chunk of up to 64.
+   */
+  settleAll(outcomes: readonly Outcome[]): (StatusCode | null)[] {
+    const out: (StatusCode | null)[] = new Array<StatusCode | null>(outcomes.length).fill(null);
+    const wins: number[] = [];
+    for (let i = 0; i < outcomes.length; i++) {
+      const o = outcomes[i]!;
+      if (o.kind === 'succeeded' && o.owner === outcomes[0]!.owner) wins.push(i);
+      else out[i] = this.settle(o);
+    }
+    for (let start = 0; start < wins.length; start += 64) {
+      const chunk = wins.slice(start, start + 64);
+      if (chunk.length === 1) {
+        out[chunk[0]!] = this.settle(outcomes[chunk[0]!]!);
+        continue;
+      }
+      const args: unknown[] = [];
+      const byId = new Map<number, number>();
+      let now = 0;
+      for (const i of chunk) {
+        const o = outcomes[i] as Extract<Outcome, { kind: 'succeeded' }>;
+        args.push(o.id, o.attempt, o.result);
+        byId.set(o.id, i);
+        now = Math.max(now, o.now);
+      }
+      const rows = this.succeedMany(chunk.length).all(now, ...args, outcomes[chunk[0]!]!.owner) as { id: number; task: string; status: number; on_complete: Buffer | null }[];
+      for (const row of rows) {
+        const i = byId.get(row.id)!;
+        out[i] = SUCCEEDED;
+        if (row.on_complete || this.retention.succeeded === 0) {
+          this.finished(row, (outcomes[i] as Extract<Outcome, { kind: 'succeeded' }>).result, null, now);
+        }
+      }
+    }
+    return out;
+  }
+
+  private succeedMany(n: number): Database.Statement {
+    let stmt = this.manyStmts.get(n);
+    if (!stmt) {
+      const values = new Array<string>(n).fill('(?, ?, ?)').join(', ');
+      stmt = this.db.prepare(
+        `UPDATE ${this.t.jobs} SET status = 2, finished_at = ?, result = v.column3, owner = NULL, lease_until = NULL ` +
+          `FROM (VALUES ${values}) AS v WHERE ${this.t.jobs}.id = v.column1 AND ${this.t.jobs}.status = 1 ` +
+          `AND ${this.t.jobs}.attempts = v.column2 AND ${this.t.jobs}.owner = ? ` +
+          `RETURNING ${this.t.jobs}.id, ${this.t.jobs}.task, ${this.t.jobs}.status, ${this.t.jobs}.on_complete`,
+      );
+      this.manyStmts.set(n, stmt);
+    }
+    return stmt;
+  }
+
   /** Writes one outcome; the status written, or null when the claim was lost. */
   settle(o: Outcome): StatusCode | null {
     type Ret = { id: number; task: string; status: number; on_complete: Buffer | null };
@@ -180,6 +234,12 @@ export class ClaimEngine {
       }
       if (n <= 0) continue;
       const rows = this.claimStmt(tasks, req).all(req.owner, req.leaseUntil, req.now, req.now, ...tasks, n) as JobRow[];
+      for (const r of rows) {
+        r.status = 1;
+        r.on_complete = r.finished_at = r.result = r.error = r.progress = null;
+        r.owner = req.owner;
+        r.cancel_requested = 0;
+      }
       if (g.rate && rows.length > 0) this.rateSet.run(tasks[0], window, used + rows.length);
       remaining -= rows.length;
       claimed = claimed.length === 0 ? rows : claimed.concat(rows);

@@ -53,6 +53,7 @@ export class SqliteTaskStore implements SyncTaskStore {
   private readonly txCycle: (outcomes: readonly Outcome[], claim: ClaimRequest | null) => CycleResult;
   private readonly txEnqueue: (jobs: readonly NewJob[], now: number) => number[];
   private closed = false;
+  private readonly stmts = new Map<string, Database.Statement>();
 
   constructor(file: unknown, private readonly o: SqliteTaskStoreOptions, where: string) {
     this.file = checkDbPath(file, where);
@@ -64,7 +65,7 @@ export class SqliteTaskStore implements SyncTaskStore {
       this.versionStmt = this.db.prepare('PRAGMA data_version').pluck();
       this.getStmt = this.db.prepare(`SELECT * FROM ${this.t.jobs} WHERE id = ?`);
       this.txCycle = this.tx('task round failed', (outcomes: readonly Outcome[], claim: ClaimRequest | null): CycleResult => {
-        const settled = outcomes.map((x) => this.engine.settle(x));
+        const settled = outcomes.length === 0 ? [] : this.engine.settleAll(outcomes);
         const c = claim ? this.engine.claim(claim) : { claimed: [], rateWaitUntil: null };
         return { settled, claimed: c.claimed, rateWaitUntil: c.rateWaitUntil };
       });
@@ -75,6 +76,17 @@ export class SqliteTaskStore implements SyncTaskStore {
     }
     this.signalKey = `tasks:${this.file}:${o.name}`;
     this.signal = acquireSignal(this.signalKey);
+  }
+
+  /** A prepared statement, cached by its text. */
+  private stmt(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      if (this.stmts.size > 200) this.stmts.clear();
+      this.stmts.set(sql, s);
+    }
+    return s;
   }
 
   private guard<R>(context: string, fn: () => R): R {
@@ -127,7 +139,7 @@ export class SqliteTaskStore implements SyncTaskStore {
     }
     args.push(q.limit);
     return this.guard('list failed', () =>
-      this.db.prepare(`SELECT * FROM ${this.t.jobs} WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as JobRow[],
+      this.stmt(`SELECT * FROM ${this.t.jobs} WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...args) as JobRow[],
     );
   }
 
@@ -194,7 +206,7 @@ export class SqliteTaskStore implements SyncTaskStore {
   }
 
   renew(owner: string, jobs: readonly { id: number; attempt: number }[], leaseUntil: number): { lost: number[]; cancelled: number[] } {
-    const stmt = this.db.prepare(
+    const stmt = this.stmt(
       `UPDATE ${this.t.jobs} SET lease_until = ? WHERE id = ? AND status = 1 AND attempts = ? AND owner = ? RETURNING cancel_requested`,
     );
     return this.guard('lease renewal failed', () =>
@@ -222,14 +234,14 @@ export class SqliteTaskStore implements SyncTaskStore {
 
   sweep(now: number, isAlive: (owner: string) => boolean): void {
     const j = this.t.jobs;
-    const owners = this.guard('sweep failed', () => this.db.prepare(`SELECT DISTINCT owner FROM ${j} WHERE status = 1`).pluck().all() as string[]);
+    const owners = this.guard('sweep failed', () => this.stmt(`SELECT DISTINCT owner FROM ${j} WHERE status = 1`).pluck().all() as string[]);
     const dead = owners.filter((x) => x !== null && !isAlive(x));
-    const expired = this.db.prepare(`SELECT 1 FROM ${j} WHERE status = 1 AND lease_until < ? LIMIT 1`).get(now) !== undefined;
+    const expired = this.stmt(`SELECT 1 FROM ${j} WHERE status = 1 AND lease_until < ? LIMIT 1`).get(now) !== undefined;
     const old: [number, number][] = [];
     for (const [status, keep] of [[SUCCEEDED, this.o.retention.succeeded], [FAILED, this.o.retention.failed], [CANCELLED, this.o.retention.cancelled]] as const) {
       if (Number.isFinite(keep)) old.push([status, now - keep]);
     }
-    const stale = old.some(([s, before]) => this.db.prepare(`SELECT 1 FROM ${j} WHERE status = ? AND finished_at <= ? LIMIT 1`).get(s, before));
+    const stale = old.some(([s, before]) => this.stmt(`SELECT 1 FROM ${j} WHERE status = ? AND finished_at <= ? LIMIT 1`).get(s, before));
     if (dead.length === 0 && !expired && !stale) return;
     this.write('sweep failed', () => {
       type Lost = { id: number; task: string; attempts: number; max_attempts: number | null; cancel_requested: number; on_complete: Buffer | null };
@@ -258,7 +270,7 @@ export class SqliteTaskStore implements SyncTaskStore {
   nextRunAt(tasks: readonly string[]): number | null {
     if (tasks.length === 0) return null;
     return this.guard('nextRunAt failed', () =>
-      this.db.prepare(`SELECT MIN(run_at) FROM ${this.t.jobs} WHERE status = 0 AND task IN (${marks(tasks.length)})`).pluck().get(...tasks) as number | null,
+      this.stmt(`SELECT MIN(run_at) FROM ${this.t.jobs} WHERE status = 0 AND task IN (${marks(tasks.length)})`).pluck().get(...tasks) as number | null,
     );
   }
 
@@ -285,7 +297,7 @@ export class SqliteTaskStore implements SyncTaskStore {
   }
 
   nextScheduleAt(): number | null {
-    return this.guard('schedules failed', () => this.db.prepare(`SELECT MIN(next_run_at) FROM ${this.t.schedules}`).pluck().get() as number | null);
+    return this.guard('schedules failed', () => this.stmt(`SELECT MIN(next_run_at) FROM ${this.t.schedules}`).pluck().get() as number | null);
   }
 
   fireSchedule(id: string, expected: number, next: number, lastRunAt: number | null, jobs: readonly NewJob[]): boolean {
