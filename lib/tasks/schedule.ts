@@ -39,6 +39,14 @@ const SPEC_SCHEMA: OptionSchema = {
 /** Parses a cron expression (5 or 6 fields) in `tz`; throws a TypeError naming the problem. */
 export function parseCron(expr: string, tz: string): Cron {
   const fields = expr.trim().split(/\s+/);
+  if (fields.length === 1 && expr.trim().startsWith('@')) {
+    // croner's nicknames: @yearly, @monthly, @weekly, @daily, @hourly
+    try {
+      return new Cron(expr.trim(), { timezone: tz, paused: true });
+    } catch (err) {
+      throw argValueError(`The "cron" option '${expr}' does not parse: ${(err as Error).message}`);
+    }
+  }
   if (fields.length !== 5 && fields.length !== 6) {
     throw argValueError(`The "cron" option must have 5 or 6 fields. Received '${expr}' (${fields.length} fields)`);
   }

@@ -208,6 +208,8 @@ for (const F of FLAVOURS) {
       const q = await F.open(join(dir, 't.db'));
       await q.schedule('nightly', { task: 'report', cron: '0 3 * * *', tz: 'Europe/Berlin', data: { full: true } });
       await q.schedule('often', { task: 'ping', every: 60_000 });
+      await q.schedule('daily', { task: 'ping', cron: '@daily' });
+      expect(await q.unschedule('daily')).toBe(true);
       const [n1, o1] = await q.schedules();
       expect(n1).toMatchObject({ id: 'nightly', task: 'report', cron: '0 3 * * *', tz: 'Europe/Berlin' });
       expect([1, 2]).toContain(n1!.nextRunAt.getUTCHours()); // 03:00 in Berlin is 01:00 or 02:00 UTC

@@ -181,6 +181,23 @@ describe('Worker', () => {
     await q.close();
   });
 
+  it('leases are renewed while a job runs: a job longer than its lease is not handed to another worker', async () => {
+    const q = await open();
+    let runs = 0;
+    const w1 = new Worker(q, { long: async () => { runs++; await new Promise((r) => setTimeout(r, 1600)); return 'once'; } }, { lease: 300 }).start();
+    const id = await q.enqueue('long', null);
+    while ((await q.counts()).running < 1) await new Promise((r) => setTimeout(r, 5));
+    const q2 = await open();
+    const w2 = new Worker(q2, { long: () => { runs++; return 'twice'; } }, { lease: 300 }).start();
+    expect(await q.result(id, { timeout: 5000 })).toBe('once');
+    expect(runs).toBe(1);
+    expect((await q.getJob(id))!.attempts).toBe(1);
+    await w2.stop();
+    await w1.stop();
+    await q2.close();
+    await q.close();
+  });
+
   it('pause(task) in the queue stops claims of that task by every worker; resume() lets them run', async () => {
     const q = await open();
     await q.pause('a');
