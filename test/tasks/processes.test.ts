@@ -136,6 +136,25 @@ describe('tasks across processes', () => {
     expect(Date.now() - t0).toBeLessThan(15_000);
   });
 
+  it('rateLimit holds across worker processes (the window is stored in the file)', async () => {
+    const file = join(dir, 't.db');
+    const q = await TaskQueue.open(file, OPTS);
+    const rate = { max: 3, perMs: 250 };
+    const ws = [0, 1].map(() => child({ role: 'worker', file, options: OPTS, rate, worker: { concurrency: 4 } }));
+    await Promise.all(ws.map((w) => w.next((m) => 'ready' in m)));
+    const ids = await q.enqueueMany(Array.from({ length: 12 }, () => ({ task: 'stamp' })));
+    for (const id of ids) await q.result(id, { timeout: 10_000 });
+    // startedAt is the claim time, the time the window is counted at.
+    const stamps = await Promise.all(ids.map(async (id) => (await q.getJob(id))!.startedAt!.getTime()));
+    const perWindow = new Map<number, number>();
+    for (const t of stamps) perWindow.set(Math.floor(t / rate.perMs), (perWindow.get(Math.floor(t / rate.perMs)) ?? 0) + 1);
+    expect(Math.max(...perWindow.values())).toBeLessThanOrEqual(rate.max);
+    expect(perWindow.size).toBeGreaterThanOrEqual(4);
+    for (const w of ws) w.child.send('stop');
+    await Promise.all(ws.map((w) => w.exit));
+    await q.close();
+  });
+
   it('a job of a task no worker handles is never claimed; waiting for it ends with the timeout', async () => {
     const file = join(dir, 't.db');
     const q = await TaskQueue.open(file, OPTS);

@@ -34,7 +34,8 @@ async function main() {
     case 'worker': {
       const q = await TaskQueue.open(job.file, job.options ?? {});
       for (const [id, spec] of Object.entries(job.schedules ?? {})) await q.schedule(id, spec);
-      const w = new Worker(q, handlers, job.worker ?? {});
+      const mine = job.rate ? { ...handlers, stamp: { handler: handlers.stamp, rateLimit: job.rate } } : handlers;
+      const w = new Worker(q, mine, job.worker ?? {});
       w.on('idle', () => send({ idle: Date.now() }));
       w.start();
       send({ ready: process.pid });
