@@ -99,7 +99,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   /** Starts claiming and running jobs in the background. Returns the worker. */
   start(): this {
     this.checkUsable();
-    if (!this.loop) this.loop = this.run(false);
+    if (!this.loop) this.loop = this.run(false).catch((err: unknown) => this.fault(err));
     return this;
   }
 
@@ -198,7 +198,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let nextDue: number | null = null;
     let rateWait: number | null = null;
     let scheduleAt: number | null = null;
+    const queue = typeof this.target === 'string' ? this.ownQueue! : this.target;
     for (;;) {
+      // A queue closed under a running worker: nothing can be recorded any more (stop the worker first).
+      if (queue.isClosed) return;
       const now = Date.now();
       let outcomes: Finished[] | undefined;
       let written = false;
