@@ -14,7 +14,11 @@ export type QueueErrorCode =
   | 'ERR_QUEUE_LOCKED'
   | 'ERR_QUEUE_SERIALIZATION'
   | 'ERR_QUEUE_TASK_DONE'
-  | 'ERR_QUEUE_IO';
+  | 'ERR_QUEUE_IO'
+  | 'ERR_TASK_FAILED'
+  | 'ERR_TASK_CANCELLED'
+  | 'ERR_TASK_TIMEOUT'
+  | 'ERR_TASK_NOT_FOUND';
 
 /** Node's codes used on the `TypeError`/`RangeError` thrown for bad arguments and options. */
 export type ArgumentCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
