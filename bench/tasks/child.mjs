@@ -184,7 +184,7 @@ async function latSameRole() {
 }
 
 async function rawRole() {
-  const r = await runRaw({ dir: a.dir, n: a.n, durability: a.durability, variant: a.variant });
+  const r = await runRaw({ dir: a.dir, n: a.n, durability: a.durability, variant: a.variant, capMs: a.capMs });
   await send({ final: true, ...r });
 }
 

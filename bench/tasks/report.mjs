@@ -46,7 +46,7 @@ export function renderTasksReport({ res, facts, argv, wallSeconds, date, quick }
     ['jobs per run (N)', s.n], ['runs per figure', `${s.runs} (median; \`±\` = half the range of the runs' "run" rate in % of the median)`],
     ['durability', `\`${s.durability}\` for every SQLite system (WAL + synchronous=NORMAL); Redis: AOF fsync every second`],
     ['job', "task `noop`, data `{ i }`, handler `() => null` (sync), default job options"],
-    ['enqueue', `in one separate process before the workers start, ${s.batch} jobs per call / commit`],
+    ['enqueue', `in one separate process before the workers start, ${s.batch} jobs per call / commit. SQLite systems: ${s.runs} enqueue runs per system, each database closed and kept as the template that every row's run of that index copies (the enqueue does not depend on the worker setup); BullMQ: Redis flushed and filled anew for every run`],
     ['worker processes', `${s.procs.join(' or ')} (child_process.fork), each with concurrency ${s.concurrency.join(' or ')}; forked, connected and ready before the clock starts`],
     ['time cap per run', `${s.capMs / 1000} s of running (a capped row reports the jobs it completed)`],
     ['peers\' poll interval', `${s.pollMs.throughput} ms in the end-to-end rows (so that sleeping never counts against them), ${s.pollMs.latency} ms (their default) in the latency rows`],
@@ -89,7 +89,7 @@ export function renderTasksReport({ res, facts, argv, wallSeconds, date, quick }
   out.push(
     '"enqueue" = N / time of the enqueue process\'s calls; "run" = jobs completed / time from "go" to the last job recorded as ' +
       'completed (the library: its `completed` event, or `runUntilIdle()` resolving in the one-process rows; plainjob: `onCompleted`, after ' +
-      '`markJobAsDone`; liteque: after its `finalize(\'completed\')`; BullMQ: the worker\'s `completed` event); "end to end" = N / (enqueue time + run time). ' +
+      '`markJobAsDone`; liteque: after its `finalize(\'completed\')`; BullMQ: the worker\'s `completed` event); "end to end" = N / (enqueue time + run time) (a capped run counts its run time as N / its run rate). ' +
       `"× raw" = run rate / the best raw ceiling below with 1 (concurrency 1) or 16 (concurrency 16) jobs per transaction. BullMQ runs on Redis (in memory, AOF) and is shown beside the SQLite systems, not as a target.`,
   );
   const trows = [];
@@ -114,7 +114,7 @@ export function renderTasksReport({ res, facts, argv, wallSeconds, date, quick }
   out.push('', '## Raw better-sqlite3 ceiling of claim + complete', '');
   out.push(
     'better-sqlite3 alone (the library\'s copy), one connection, on the task table the library creates, at the same pragmas ' +
-      `(WAL, synchronous=NORMAL, busy_timeout), N = ${s.rawN} jobs: the library's claim statement (\`UPDATE … SET status = 1, owner, ` +
+      `(WAL, synchronous=NORMAL, busy_timeout), N = ${s.rawN} jobs (or what ${s.rawCapMs / 1000} s allow): the library's claim statement (\`UPDATE … SET status = 1, owner, ` +
       'lease_until, attempts + 1, started_at … WHERE id IN (SELECT id … WHERE status = 0 AND run_at <= ? AND task IN (?) ORDER BY priority, ' +
       'run_at, id LIMIT ?) RETURNING …`, after its paused-task check) and its fenced completion (`UPDATE … SET status = 2, finished_at, result ' +
       '… WHERE id = ? AND status = 1 AND attempts = ? AND owner = ? RETURNING …`), data decoded; no worker loop, events or timers. ' +

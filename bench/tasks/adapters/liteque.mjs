@@ -13,6 +13,7 @@ export async function describe({ pollMs }) {
     polls: true,
     label: `liteque ${peerVersion('liteque') ?? ''} Runner`,
     version: peerVersion('liteque'),
+    copyable: true,
     skip,
     settings: `buildDBClient(file) (WAL, synchronous=NORMAL hard-coded); enqueue() x 1000 inside one BEGIN/COMMIT; ` +
       `Runner { concurrency, pollIntervalMs: ${pollMs.throughput} (throughput rows) / ${pollMs.latency} (latency rows, its README's value), timeoutSecs: 60 }, numRetries 0; ` +

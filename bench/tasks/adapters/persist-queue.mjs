@@ -38,6 +38,7 @@ export async function describe() {
     kind: 'lib',
     label: `persist-queue ${pkg.version} TaskQueue + Worker`,
     version: pkg.version,
+    copyable: true,
     skip,
     settings: "TaskQueue.open(file, { durability: 'normal' }) (WAL, synchronous=NORMAL), other options at their defaults; " +
       "enqueueMany of 1000 jobs per call; Worker(q, { noop }, { concurrency }), started with start(); wakes by its own notification (no poll setting)",

@@ -18,6 +18,7 @@ export async function describe({ pollMs }) {
     polls: true,
     label: `plainjob ${peerVersion('plainjob') ?? ''} defineWorker`,
     version: peerVersion('plainjob'),
+    copyable: true,
     skip,
     settings: `defineQueue({ connection: better(new Database(file)) }) (WAL, synchronous=NORMAL hard-coded); addMany of 1000 jobs; ` +
       `concurrency c = c defineWorker()s on the process's queue; pollIntervall ${pollMs.throughput} ms in the throughput rows, ` +
