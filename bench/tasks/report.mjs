@@ -90,7 +90,7 @@ export function renderTasksReport({ res, facts, argv, wallSeconds, date, quick }
     '"enqueue" = N / time of the enqueue process\'s calls; "run" = jobs completed / time from "go" to the last job recorded as ' +
       'completed (the library: its `completed` event, or `runUntilIdle()` resolving in the one-process rows; plainjob: `onCompleted`, after ' +
       '`markJobAsDone`; liteque: after its `finalize(\'completed\')`; BullMQ: the worker\'s `completed` event); "end to end" = N / (enqueue time + run time) (a capped run counts its run time as N / its run rate). ' +
-      `"× raw" = run rate / the best raw ceiling below with 1 (concurrency 1) or 16 (concurrency 16) jobs per transaction. BullMQ runs on Redis (in memory, AOF) and is shown beside the SQLite systems, not as a target.`,
+      `"× raw" = run rate / the best raw ceiling below with 1 (concurrency 1) or 16 (concurrency 16) jobs per transaction (one connection: the 4-process rows share one write lock, so the same ceiling holds for them). BullMQ runs on Redis (in memory, AOF) and is shown beside the SQLite systems, not as a target.`,
   );
   const trows = [];
   for (const procs of s.procs) {
