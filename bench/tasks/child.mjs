@@ -58,6 +58,16 @@ async function workRole() {
   let count = 0;
   let lastAt = 0;
   let sent = 0;
+  let t0 = Infinity;
+  let w = null;
+  let capped = false;
+  let finishing = null;
+  // Stops the worker once (the parent's 'stop', or this process's own time cap: a library whose loop only ever
+  // awaits settled promises starves the event loop, so the parent's message would not be read before the queue is
+  // empty; the cap is checked in the completion callback instead).
+  const finish = () => (finishing ??= Promise.resolve().then(() => w?.stop()));
+  let capHit;
+  const capP = new Promise((r) => (capHit = r));
   const report = () => {
     if (count !== sent) {
       sent = count;
@@ -72,6 +82,10 @@ async function workRole() {
       count++;
       lastAt = wall();
       if (count % 500 === 0) report();
+      if (count % 64 === 0 && !capped && lastAt - t0 > a.capMs) {
+        capped = true;
+        capHit();
+      }
     },
     onError,
   };
@@ -79,21 +93,25 @@ async function workRole() {
   const stopP = on('stop');
   await send({ ready: true });
   await on('go');
+  t0 = wall();
   const timer = setInterval(report, 25);
-  let w = null;
   let idleAt;
+  let idle = new Promise(() => {});
   if (a.untilIdle && sys.runUntilIdle) {
-    await sys.runUntilIdle(args);
-    idleAt = wall();
-    report();
-    if (count < a.n && !failed) failed = new Error(`runUntilIdle() returned after ${count} of ${a.n} jobs completed`);
+    w = sys.runUntilIdle(args);
+    idle = w.idle.then(() => {
+      idleAt = wall();
+      report();
+      if (count < a.n && !capped && !finishing && !failed) failed = new Error(`runUntilIdle() returned after ${count} of ${a.n} jobs completed`);
+    });
   } else w = sys.work(args);
-  await stopP;
+  await Promise.race([stopP, capP]);
+  await finish();
+  if (a.untilIdle && sys.runUntilIdle) await idle;
   clearInterval(timer);
-  if (w) await w.stop();
   await sys.close();
   if (failed) throw failed;
-  await send({ final: true, count, lastAt, idleAt });
+  await send({ final: true, count, lastAt, idleAt, capped });
 }
 
 async function latWorkRole() {

@@ -126,7 +126,7 @@ async function throughputRun(sys, s, ctx, { procs, concurrency, template }) {
       copyDir(template.dir, dir);
       enq = template;
     } else enq = await enqueueStep(sys, s, ctx, dir);
-    const per = { module: sys.id, n: s.n, concurrency, pollMs: s.pollMs.throughput, untilIdle: sys.id === 'persist-queue' && procs === 1 };
+    const per = { module: sys.id, n: s.n, capMs: s.capMs, concurrency, pollMs: s.pollMs.throughput, untilIdle: sys.id === 'persist-queue' && procs === 1 };
     for (let p = 0; p < procs; p++) kids.push(startChild({ ...base, ...per, role: 'work' }));
     await Promise.all(kids.map((k) => k.wait('ready')));
     const counts = kids.map(() => 0);
@@ -142,7 +142,7 @@ async function throughputRun(sys, s, ctx, { procs, concurrency, template }) {
     for (const k of kids) k.send('go');
     const failed = Promise.race(kids.map((k) => k.wait('never', s.capMs + 600000)));
     const capped = await Promise.race([all.then(() => false), sleep(s.capMs).then(() => true), failed]);
-    const finals = kids.map((k) => k.wait('final', 60000));
+    const finals = kids.map((k) => k.wait('final', s.capMs + 120000));
     for (const k of kids) k.send('stop');
     const fin = await Promise.all(finals);
     const done = fin.reduce((x, f) => x + f.count, 0);

@@ -60,14 +60,14 @@ export async function open({ dir, durability }) {
       if (running && typeof running.catch === 'function') running.catch(onError);
       return { stop: () => w.stop({ timeout: 5000 }) };
     },
-    /** runUntilIdle() in one process: resolves when the worker says it is idle. */
-    async runUntilIdle({ concurrency, handler, onCompleted, onError }) {
+    /** runUntilIdle() in one process: `idle` resolves when it returns; stop() ends it early (time cap). */
+    runUntilIdle({ concurrency, handler, onCompleted, onError }) {
       const w = new Worker(q, { [TASK]: (data) => handler(data) }, { concurrency });
       w.on('completed', () => onCompleted());
       w.on('failed', (job, err) => onError(new Error(`job ${job?.id} failed: ${err?.message ?? err}`)));
       w.on('error', (err) => onError(err));
-      await w.runUntilIdle();
-      await w.stop({ timeout: 5000 });
+      const idle = w.runUntilIdle().catch(onError);
+      return { idle, stop: () => w.stop({ timeout: 5000 }) };
     },
     close: () => q.close(),
   };
