@@ -138,11 +138,13 @@ async function throughputRun(sys, s, ctx, { procs, concurrency, template }) {
         if (counts.reduce((x, y) => x + y, 0) >= s.n) reached(true);
       }),
     );
+    // A child that hits its own time cap sends 'final' without waiting for 'stop': listen before 'go'.
+    const finals = kids.map((k) => k.wait('final', s.capMs + 180000));
+    for (const f of finals) f.catch(() => {});
     const t0 = wall();
     for (const k of kids) k.send('go');
     const failed = Promise.race(kids.map((k) => k.wait('never', s.capMs + 600000)));
     const capped = await Promise.race([all.then(() => false), sleep(s.capMs).then(() => true), failed]);
-    const finals = kids.map((k) => k.wait('final', s.capMs + 120000));
     for (const k of kids) k.send('stop');
     const fin = await Promise.all(finals);
     const done = fin.reduce((x, f) => x + f.count, 0);
