@@ -9,6 +9,7 @@ import * as F from './file-target.js';
 import { ago, bytes, CliError, out, paint, problem, short, table, usageError } from './output.js';
 import { readPythonQueue } from './python.js';
 import * as S from './sqlite-target.js';
+import { taskCounts, taskQueues as taskQueues_ } from './tasks.js';
 
 export interface Opts {
   json: boolean;
@@ -38,17 +39,21 @@ export function info(t: Target, o: Opts): number {
     const db = S.openReadOnly(t.path);
     try {
       const queues = S.listTables(db).map((x) => S.tableInfo(db, x));
-      const doc = { target: t.path, backend: 'sqlite', bytes: S.fileBytes(t.path), journalMode: db.pragma('journal_mode', { simple: true }), queues };
+      const taskQueues = taskQueues_(db).map((q) => {
+        const c = taskCounts(db, q.name, now);
+        return { name: q.name, schemaVersion: q.version, counts: c.total, schedules: c.schedules, oldest: c.oldest };
+      });
+      const doc = { target: t.path, backend: 'sqlite', bytes: S.fileBytes(t.path), journalMode: db.pragma('journal_mode', { simple: true }), queues, taskQueues };
       if (o.json) return out(JSON.stringify(doc)), 0;
       out(`${paint('bold', t.path)}  SQLite, ${bytes(doc.bytes)} on disk, journal ${doc.journalMode}`);
-      if (queues.length === 0) return out('no queues'), 0;
-      out(
-        table(
-          ['queue', 'kind', 'size', 'counts', 'oldest'],
-          queues.map((q) => [q.name, q.kind, String(q.size), Object.entries(q.counts).map(([k, v]) => `${k} ${v}`).join(', '), ago(q.oldest, now)]),
-          [2],
-        ),
-      );
+      if (queues.length === 0 && taskQueues.length === 0) return out('no queues'), 0;
+      const counts = (c: Record<string, number>) => Object.entries(c).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
+      const rows = queues.map((q) => [q.name, q.kind, String(q.size), counts(q.counts), ago(q.oldest, now)]);
+      for (const q of taskQueues) {
+        const open = q.counts.pending + q.counts.scheduled + q.counts.running;
+        rows.push([q.name, `tasks v${q.schemaVersion}`, String(open), counts(q.counts) + (q.schedules > 0 ? `; ${q.schedules} schedule(s)` : ''), ago(q.oldest, now)]);
+      }
+      out(table(['queue', 'kind', 'size', 'counts', 'oldest'], rows, [2]));
       return 0;
     } finally {
       db.close();

@@ -8,6 +8,8 @@ import * as C from './commands.js';
 import { demo } from './demo.js';
 import { repairFolder, repairSqlite } from './repair.js';
 import { createInterface } from 'node:readline/promises';
+import { tasksCmd } from './tasks.js';
+import { watch } from './watch.js';
 import { CliError, setColour, useColour, usageError } from './output.js';
 
 export const USAGE = `usage: persist-queue <command> <target> [flags]
@@ -20,9 +22,12 @@ commands:
   export / import      all items as JSON lines on stdout / from stdin
   repair [--dry-run] [--yes]   backs up, drops damaged records/rows, keeps the rest in order
   import-python DIR    the items of a Python persist-queue file Queue folder (json serializer) into the target
+  tasks list|show|counts|schedules|retry|cancel|purge <target> [ID...] [--status S] [--task T] [-n N] [--after ID]
+                       the task queues of a SQLite file (purge: --status succeeded|failed|cancelled [--older-than MS])
+  watch [--interval MS]  live view of every queue: size, puts/s, gets/s, oldest age (Ctrl-C ends it)
   demo [--items N] [--backend sqlite|file]   producer and consumer processes, exactly-once check (no target)
 target: a SQLite file (.db) or a file-queue folder
-flags: --queue NAME (default "default"), --kind fifo|filo|priority|unique|ack|ack-filo|ack-unique,
+flags: --queue NAME (default "default"; tasks: the file's only task queue, else "default"), --kind fifo|filo|priority|unique|ack|ack-filo|ack-unique,
        --priority N (put into a priority queue), --json, -h/--help`;
 
 const COMMANDS = ['info', 'peek', 'put', 'get', 'verify', 'export', 'import', 'import-python', 'repair'];
@@ -43,7 +48,12 @@ export function main(argv: string[]): number | Promise<number> {
       strict: true,
       options: {
         json: { type: 'boolean', default: false },
-        queue: { type: 'string', default: 'default' },
+        queue: { type: 'string' },
+        status: { type: 'string' },
+        task: { type: 'string' },
+        after: { type: 'string' },
+        'older-than': { type: 'string' },
+        interval: { type: 'string' },
         kind: { type: 'string' },
         n: { type: 'string', short: 'n' },
         wait: { type: 'string' },
@@ -68,13 +78,38 @@ export function main(argv: string[]): number | Promise<number> {
       return demo({ items: int(values.items, '--items', 20000, 1), backend, json: values.json! }).catch(fail);
     }
     if (values.items !== undefined || values.backend !== undefined) throw usageError('--items and --backend are options of demo');
+    if (cmd === 'tasks') {
+      const [path, ...ids] = rest;
+      if (target === undefined) throw usageError('tasks: missing subcommand (list, show, counts, schedules, retry, cancel, purge)');
+      if (path === undefined) throw usageError(`tasks ${target}: missing target (a SQLite file)`);
+      const t = C.resolveTarget(path, false);
+      if (t.type !== 'sqlite') throw usageError(`${path}: task queues live in SQLite files, not in queue folders`);
+      return tasksCmd(target, path, {
+        json: values.json!,
+        queue: values.queue,
+        status: values.status,
+        task: values.task,
+        n: int(values.n, '-n', 50, 1),
+        after: int(values.after, '--after', 0, 0),
+        olderThan: int(values['older-than'], '--older-than', 0, 0),
+      }, ids);
+    }
+    if (values.status !== undefined || values.task !== undefined || values.after !== undefined || values['older-than'] !== undefined) {
+      throw usageError('--status, --task, --after and --older-than are options of tasks');
+    }
+    if (cmd === 'watch') {
+      if (target === undefined) throw usageError('watch: missing target (a SQLite file or a queue folder)');
+      if (rest.length > 0) throw usageError(`watch: unexpected argument "${rest[0]}"`);
+      return watch(C.resolveTarget(target, false), { interval: int(values.interval, '--interval', 1000, 100), json: values.json! }).catch(fail);
+    }
+    if (values.interval !== undefined) throw usageError('--interval is an option of watch');
     if (!COMMANDS.includes(cmd)) throw usageError(`unknown command "${cmd}"`);
     if (target === undefined) throw usageError(`${cmd}: missing target (a SQLite file or a queue folder)`);
     if (cmd === 'import-python' && rest.length !== 1) throw usageError('import-python: give the target and the Python queue folder');
     if (rest.length > 0 && cmd !== 'put' && cmd !== 'import-python') throw usageError(`${cmd}: unexpected argument "${rest[0]}"`);
     const o: C.Opts = {
       json: values.json!,
-      queue: values.queue!,
+      queue: values.queue ?? 'default',
       kind: values.kind,
       n: int(values.n, '-n', cmd === 'peek' ? 10 : 1, 1),
       wait: int(values.wait, '--wait', 0, 0),

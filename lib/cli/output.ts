@@ -83,3 +83,13 @@ export function short(v: unknown, max = 60): string {
 export function out(s: string): void {
   process.stdout.write(s + '\n');
 }
+
+/** A time relative to now: "in 3 min" when in the future, else as {@link ago} ("now" within a second). */
+export function when(ms: number, now = Date.now()): string {
+  const s = (ms - now) / 1000;
+  if (s < 1) return s > -1 ? 'now' : ago(ms, now);
+  if (s < 60) return `in ${Math.ceil(s)} s`;
+  if (s < 3600) return `in ${Math.ceil(s / 60)} min`;
+  if (s < 86400) return `in ${Math.ceil(s / 3600)} h`;
+  return `in ${Math.ceil(s / 86400)} d`;
+}

@@ -1,0 +1,228 @@
+/**
+ * `persist-queue tasks list|show|counts|schedules|retry|cancel|purge` on the task queues of a SQLite file.
+ * Reading subcommands (list, show, counts, schedules) open the file read-only and query the documented task tables
+ * (schema version 1, docs/tasks.md); rows become `Job`s through the task layer's own decoding (TaskCore.toJob, json
+ * serializer). Opening a `TaskQueueSync` would write (it creates missing tables in a write transaction), so reading
+ * never goes through it. Writing subcommands (retry, cancel, purge) use the public `TaskQueueSync`, after checking
+ * that the task queue exists (they never create one). Internal to the CLI.
+ */
+import type Database from 'better-sqlite3';
+import { TaskCore, statusName } from '../tasks/core.js';
+import { resolveTaskOptions } from '../tasks/options.js';
+import { TaskQueueSync } from '../tasks/queue.js';
+import { scheduleInfo } from '../tasks/schedule.js';
+import { taskTables, TASK_SCHEMA_VERSION } from '../tasks/sqlite/schema.js';
+import type { JobRow, ScheduleRow } from '../tasks/store.js';
+import type { Job, JobStatus } from '../tasks/types.js';
+import { ago, out, paint, problem, short, table, usageError, when } from './output.js';
+import * as S from './sqlite-target.js';
+
+export const TASK_SUBCOMMANDS = ['list', 'show', 'counts', 'schedules', 'retry', 'cancel', 'purge'] as const;
+const STATUSES: JobStatus[] = ['pending', 'scheduled', 'running', 'succeeded', 'failed', 'cancelled'];
+const FINISHED = ['succeeded', 'failed', 'cancelled'] as const;
+
+export interface TaskOpts {
+  json: boolean;
+  /** undefined: the only task queue of the file, else "default". */
+  queue: string | undefined;
+  status: string | undefined;
+  task: string | undefined;
+  n: number;
+  after: number;
+  olderThan: number;
+}
+
+type Counts = Record<JobStatus, number>;
+
+/** Task queues of the file (name and schema version), from `pq_task_schema`. */
+export function taskQueues(db: Database.Database): { name: string; version: number }[] {
+  if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pq_task_schema'").get() === undefined) return [];
+  return db.prepare('SELECT name, version FROM pq_task_schema ORDER BY name').all() as { name: string; version: number }[];
+}
+
+/** Status counts of a task queue, per task and in total (as `TaskQueue.counts()` computes them). */
+export function taskCounts(db: Database.Database, name: string, now = Date.now()): { total: Counts; tasks: Record<string, Counts>; oldest: number | null; schedules: number } {
+  const t = taskTables(name);
+  const zero = (): Counts => ({ pending: 0, scheduled: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 });
+  const total = zero();
+  const tasks: Record<string, Counts> = {};
+  const rows = db
+    .prepare(`SELECT task, status, run_at > ? AS later, count(*) AS n FROM ${t.jobs} GROUP BY task, status, later ORDER BY task`)
+    .all(now) as { task: string; status: number; later: number; n: number }[];
+  for (const r of rows) {
+    const s = statusName(r.status as JobRow['status'], r.later ? now + 1 : now, now);
+    total[s] += r.n;
+    (tasks[r.task] ??= zero())[s] += r.n;
+  }
+  const oldest = db.prepare(`SELECT min(created_at) FROM ${t.jobs} WHERE status < 2`).pluck().get() as number | null;
+  const schedules = db.prepare(`SELECT count(*) FROM ${t.schedules}`).pluck().get() as number;
+  return { total, tasks, oldest, schedules };
+}
+
+function pickQueue(db: Database.Database, wanted: string | undefined): string {
+  const qs = taskQueues(db);
+  const name = wanted ?? (qs.length === 1 ? qs[0]!.name : 'default');
+  const q = qs.find((x) => x.name === name);
+  if (q === undefined) throw problem(`no task queue "${name}" in this file; it holds: ${qs.map((x) => x.name).join(', ') || 'no task queues'}`);
+  if (q.version > TASK_SCHEMA_VERSION) throw problem(`task queue "${name}" has schema version ${q.version}; this persist-queue knows ${TASK_SCHEMA_VERSION}`);
+  return name;
+}
+
+const core = new TaskCore(resolveTaskOptions({}, 'persist-queue tasks'));
+
+/** A row as a Job; data that the json serializer cannot decode shows as a marker instead of failing the listing. */
+function toJob(row: JobRow, now: number): Job {
+  try {
+    return core.toJob(row, now);
+  } catch {
+    const safe = { ...row, data: Buffer.from('null'), result: null, progress: null };
+    return { ...core.toJob(safe, now), data: `<not JSON: ${row.data?.length ?? 0} bytes>` };
+  }
+}
+
+function ids(args: string[]): number[] {
+  if (args.length === 0) throw usageError('give one or more job ids');
+  return args.map((a) => {
+    if (!/^\d+$/.test(a) || Number(a) < 1) throw usageError(`job id must be a positive integer (got "${a}")`);
+    return Number(a);
+  });
+}
+
+function statusFilter(s: string | undefined): JobStatus | undefined {
+  if (s === undefined) return undefined;
+  if (!(STATUSES as string[]).includes(s)) throw usageError(`--status must be one of ${STATUSES.join(', ')} (got "${s}")`);
+  return s as JobStatus;
+}
+
+const attemptsOf = (j: Job): string => `${j.attempts}/${j.maxAttempts}`;
+const colourStatus = (s: JobStatus): string =>
+  paint(s === 'failed' ? 'red' : s === 'succeeded' ? 'green' : s === 'running' ? 'cyan' : s === 'cancelled' ? 'dim' : 'yellow', s);
+
+/** Runs a `tasks` subcommand; returns the exit code. */
+export function tasksCmd(sub: string, path: string, o: TaskOpts, args: string[]): number {
+  if (!(TASK_SUBCOMMANDS as readonly string[]).includes(sub)) throw usageError(`tasks: unknown subcommand "${sub}" (${TASK_SUBCOMMANDS.join(', ')})`);
+  const status = statusFilter(o.status);
+  const db = S.openReadOnly(path);
+  let name: string;
+  const now = Date.now();
+  try {
+    name = pickQueue(db, o.queue);
+    const t = taskTables(name);
+    switch (sub) {
+      case 'list': {
+        if (args.length > 0) throw usageError(`tasks list: unexpected argument "${args[0]}"`);
+        const where = ['id > ?'];
+        const params: unknown[] = [o.after];
+        if (status !== undefined) {
+          where.push('status = ?');
+          params.push(status === 'pending' || status === 'scheduled' ? 0 : STATUSES.indexOf(status) - 1);
+          if (status === 'pending' || status === 'scheduled') {
+            where.push(status === 'pending' ? 'run_at <= ?' : 'run_at > ?');
+            params.push(now);
+          }
+        }
+        if (o.task !== undefined) {
+          where.push('task = ?');
+          params.push(o.task);
+        }
+        const rows = db.prepare(`SELECT * FROM ${t.jobs} WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`).all(...params, o.n) as JobRow[];
+        const jobs = rows.map((r) => toJob(r, now));
+        if (o.json) return jobs.forEach((j) => out(JSON.stringify(j))), 0;
+        if (jobs.length === 0) return out('(no jobs)'), 0;
+        out(
+          table(
+            ['id', 'task', 'status', 'attempts', 'prio', 'run at', 'created', 'data / error'],
+            jobs.map((j) => [String(j.id), j.task, colourStatus(j.status), attemptsOf(j), String(j.priority), when(j.runAt.getTime(), now), ago(j.createdAt.getTime(), now), j.error ? paint('red', short(`${j.error.name}: ${j.error.message}`, 50)) : short(j.data, 50)]),
+            [0, 3, 4],
+          ),
+        );
+        return 0;
+      }
+      case 'show': {
+        const [id] = ids(args);
+        if (args.length > 1) throw usageError('tasks show: give one job id');
+        const row = db.prepare(`SELECT * FROM ${t.jobs} WHERE id = ?`).get(id) as JobRow | undefined;
+        if (row === undefined) throw problem(`no job ${id} in task queue "${name}"`);
+        const j = toJob(row, now);
+        if (o.json) return out(JSON.stringify(j)), 0;
+        const lines: [string, string][] = [
+          ['id', String(j.id)],
+          ['task', j.task],
+          ['status', colourStatus(j.status)],
+          ['attempts', attemptsOf(j)],
+          ['priority', String(j.priority)],
+          ['created', `${j.createdAt.toISOString()} (${ago(j.createdAt.getTime(), now)})`],
+          ['run at', `${j.runAt.toISOString()} (${when(j.runAt.getTime(), now)})`],
+        ];
+        if (j.startedAt) lines.push(['started', `${j.startedAt.toISOString()} (${ago(j.startedAt.getTime(), now)})`]);
+        if (j.finishedAt) lines.push(['finished', `${j.finishedAt.toISOString()} (${ago(j.finishedAt.getTime(), now)})`]);
+        if (j.key !== undefined) lines.push(['key', j.key]);
+        lines.push(['data', JSON.stringify(j.data)]);
+        if (j.progress !== undefined) lines.push(['progress', JSON.stringify(j.progress)]);
+        if (j.result !== undefined) lines.push(['result', JSON.stringify(j.result)]);
+        if (j.error) lines.push(['error', paint('red', `${j.error.name}${j.error.code ? ` [${j.error.code}]` : ''}: ${j.error.message}`)]);
+        const w = Math.max(...lines.map((l) => l[0].length));
+        for (const [k, v] of lines) out(`${k.padEnd(w)}  ${v}`);
+        if (j.error?.stack) out(paint('dim', j.error.stack.split('\n').map((l) => '  ' + l).join('\n')));
+        return 0;
+      }
+      case 'counts': {
+        if (args.length > 0) throw usageError(`tasks counts: unexpected argument "${args[0]}"`);
+        const c = taskCounts(db, name, now);
+        const tasks = o.task === undefined ? c.tasks : { [o.task]: c.tasks[o.task] ?? { pending: 0, scheduled: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 } };
+        const total = o.task === undefined ? c.total : tasks[o.task]!;
+        if (o.json) return out(JSON.stringify({ queue: name, counts: total, tasks })), 0;
+        const rows = Object.entries(tasks).map(([k, v]) => [k, ...STATUSES.map((s) => String(v[s]))]);
+        if (o.task === undefined) rows.push([paint('bold', 'all'), ...STATUSES.map((s) => String(total[s]))]);
+        out(table(['task', ...STATUSES], rows, [1, 2, 3, 4, 5, 6]));
+        return 0;
+      }
+      case 'schedules': {
+        if (args.length > 0) throw usageError(`tasks schedules: unexpected argument "${args[0]}"`);
+        const rows = (db.prepare(`SELECT * FROM ${t.schedules} ORDER BY id`).all() as ScheduleRow[]).map(scheduleInfo);
+        if (o.json) return out(JSON.stringify({ queue: name, schedules: rows })), 0;
+        if (rows.length === 0) return out('(no schedules)'), 0;
+        out(
+          table(
+            ['id', 'task', 'when', 'tz', 'next', 'last'],
+            rows.map((s) => [s.id, s.task, s.cron ?? `every ${s.every} ms`, s.tz, when(s.nextRunAt.getTime(), now), s.lastRunAt ? ago(s.lastRunAt.getTime(), now) : '-']),
+          ),
+        );
+        return 0;
+      }
+    }
+  } finally {
+    db.close();
+  }
+  return write(sub, path, name, o, args);
+}
+
+function write(sub: string, path: string, name: string, o: TaskOpts, args: string[]): number {
+  if (sub === 'purge') {
+    if (args.length > 0) throw usageError(`tasks purge: unexpected argument "${args[0]}"`);
+    if (o.status === undefined || !(FINISHED as readonly string[]).includes(o.status)) throw usageError(`tasks purge: --status must be one of ${FINISHED.join(', ')}`);
+  }
+  const list = sub === 'purge' ? [] : ids(args);
+  const q = TaskQueueSync.open(path, { name });
+  try {
+    if (sub === 'purge') {
+      const n = q.purge({ status: o.status as (typeof FINISHED)[number], olderThan: o.olderThan });
+      if (o.json) out(JSON.stringify({ purged: n }));
+      else out(`purged ${n} ${o.status} job(s)`);
+      return 0;
+    }
+    const done: number[] = [];
+    const refused: number[] = [];
+    for (const id of list) (sub === 'retry' ? q.retry(id) : q.cancel(id)) ? done.push(id) : refused.push(id);
+    const verb = sub === 'retry' ? 'retried' : 'cancelled';
+    if (o.json) out(JSON.stringify({ [verb]: done, refused }));
+    else {
+      if (done.length > 0) out(`${verb} ${done.join(' ')}`);
+      const why = sub === 'retry' ? 'not failed or cancelled (or its key is taken)' : 'already finished or not found';
+      if (refused.length > 0) out(paint('yellow', `not ${verb}: ${refused.join(' ')} (${why})`));
+    }
+    return refused.length > 0 ? 1 : 0;
+  } finally {
+    q.close();
+  }
+}
