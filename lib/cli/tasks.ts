@@ -94,6 +94,7 @@ function statusFilter(s: string | undefined): JobStatus | undefined {
   return s as JobStatus;
 }
 
+const clip = (s: string, max: number): string => (s.length > max ? s.slice(0, max - 1) + '…' : s);
 const attemptsOf = (j: Job): string => `${j.attempts}/${j.maxAttempts}`;
 const colourStatus = (s: JobStatus): string =>
   paint(s === 'failed' ? 'red' : s === 'succeeded' ? 'green' : s === 'running' ? 'cyan' : s === 'cancelled' ? 'dim' : 'yellow', s);
@@ -132,7 +133,7 @@ export function tasksCmd(sub: string, path: string, o: TaskOpts, args: string[])
         out(
           table(
             ['id', 'task', 'status', 'attempts', 'prio', 'run at', 'created', 'data / error'],
-            jobs.map((j) => [String(j.id), j.task, colourStatus(j.status), attemptsOf(j), String(j.priority), when(j.runAt.getTime(), now), ago(j.createdAt.getTime(), now), j.error ? paint('red', short(`${j.error.name}: ${j.error.message}`, 50)) : short(j.data, 50)]),
+            jobs.map((j) => [String(j.id), j.task, colourStatus(j.status), attemptsOf(j), String(j.priority), when(j.runAt.getTime(), now), ago(j.createdAt.getTime(), now), j.error ? paint('red', clip(`${j.error.name}: ${j.error.message}`, 50)) : short(j.data, 50)]),
             [0, 3, 4],
           ),
         );
