@@ -4,6 +4,7 @@ import { crc32 } from '../common/crc.js';
 import { QueueEmptyError } from '../common/errors.js';
 import { encodeJson } from '../common/serializer.js';
 import { openConnection } from '../sqlite-queue/connection.js';
+import { NO_LEASE, NO_OWNER } from '../sqlite-queue/schema.js';
 import type { AckMessage } from '../sqlite-queue/ack-types.js';
 import * as F from './file-target.js';
 import { ago, bytes, CliError, out, paint, problem, short, table, usageError } from './output.js';
@@ -166,8 +167,9 @@ function withWriter<R>(t: Target, o: Opts, fn: (q: Writer, kind: S.Kind) => R): 
   }
 }
 
-function putAll(t: Target, o: Opts, items: unknown[], priorities?: (number | undefined)[]): (number | null)[] {
+function putAll(t: Target, o: Opts, items: unknown[], priorities?: (number | undefined)[], acks?: AckRecord[]): (number | null)[] {
   return withWriter(t, o, (q, kind) => {
+    if (kind.startsWith('ack') && acks !== undefined && acks.some((a) => a.status !== undefined)) return putAckRecords(t.path, o, kind, items, acks);
     if (o.priority !== undefined && kind !== 'priority') throw usageError('--priority is only for priority queues');
     // records of a priority queue imported into another kind keep their (delivery) order, not their priority
     if (kind !== 'priority' || priorities === undefined || priorities.every((p) => p === undefined)) {
@@ -210,15 +212,19 @@ export function importCmd(t: Target, o: Opts): number {
   const lines = parseItems(stdinLines(), 'stdin line');
   const items: unknown[] = [];
   const prios: (number | undefined)[] = [];
+  const acks: AckRecord[] = [];
   lines.forEach((l, i) => {
     if (l === null || typeof l !== 'object' || !('data' in l)) throw usageError(`stdin line ${i + 1}: not an export record (an object with "data")`);
-    const r = l as { data: unknown; priority?: unknown };
+    const r = l as { data: unknown; priority?: unknown; status?: unknown; attempts?: unknown };
     if (r.priority !== undefined && !Number.isInteger(r.priority)) throw usageError(`stdin line ${i + 1}: priority must be an integer`);
+    if (r.status !== undefined && !(r.status as string in ACK_CODE)) throw usageError(`stdin line ${i + 1}: status must be one of ${Object.keys(ACK_CODE).join(', ')}`);
+    if (r.attempts !== undefined && !(Number.isInteger(r.attempts) && (r.attempts as number) >= 0)) throw usageError(`stdin line ${i + 1}: attempts must be an integer >= 0`);
     items.push(r.data);
     prios.push(r.priority as number | undefined);
+    acks.push({ status: r.status as string | undefined, attempts: r.attempts as number | undefined });
   });
   if (items.length === 0) throw usageError('nothing to import');
-  const ids = putAll(t, o, items, prios);
+  const ids = putAll(t, o, items, prios, acks);
   if (o.json) out(JSON.stringify({ imported: ids.length }));
   else out(`imported ${ids.length} item(s)`);
   return 0;
@@ -274,6 +280,39 @@ function putByPriority(path: string, o: Opts, items: unknown[], prios: (number |
     const ins = db.prepare(`INSERT INTO \`priority_queue_${o.queue}\` (data, pq_crc, timestamp, priority) VALUES (?, ?, ?, ?)`);
     const ts = Date.now() / 1000;
     return db.transaction(() => data.map((d, i) => Number(ins.run(d, crc32(d), ts, prios[i] ?? o.priority ?? 0).lastInsertRowid))).immediate();
+  } finally {
+    db.close();
+  }
+}
+
+interface AckRecord {
+  status?: string;
+  attempts?: number;
+}
+
+/**
+ * Stored status of an imported ack record: ready and acked/failed rows keep their status; an `unack` record (taken
+ * but not acknowledged when it was exported) comes back ready, since its taker does not hold it in the new queue.
+ */
+const ACK_CODE: Record<string, number> = { ready: 0, unack: 0, acked: 5, failed: 9 };
+
+/**
+ * Import into an ack queue keeping each record's status and attempts, in one `BEGIN IMMEDIATE` transaction: the
+ * library opens the queue (creating its table), then the rows are inserted as the library inserts new ones (JSON
+ * bytes, CRC-32, no owner, no lease), with the record's status. A duplicate in a unique ack queue fails the whole
+ * import (nothing written).
+ */
+function putAckRecords(path: string, o: Opts, kind: string, items: unknown[], acks: AckRecord[]): number[] {
+  const table = `${kind === 'ack' ? 'ack_queue_' : kind === 'ack-filo' ? 'ack_filo_queue_' : 'ack_unique_queue_'}${o.queue}`;
+  const data = items.map((x) => encodeJson(x));
+  const db = openConnection(path, 'full', 10000);
+  try {
+    const ins = db.prepare(`INSERT INTO \`${table}\` (data, pq_crc, timestamp, status, pq_owner, pq_lease, pq_attempts) VALUES (?, ?, ?, ?, '${NO_OWNER}', ${NO_LEASE}, ?)`);
+    const ts = Date.now() / 1000;
+    return db.transaction(() => data.map((d, i) => Number(ins.run(d, crc32(d), ts, ACK_CODE[acks[i]!.status ?? 'ready']!, acks[i]!.attempts ?? 0).lastInsertRowid))).immediate();
+  } catch (e) {
+    if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw problem('import: an item is already in this unique queue; nothing imported');
+    throw e;
   } finally {
     db.close();
   }
