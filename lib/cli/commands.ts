@@ -140,7 +140,7 @@ export function stdinLines(): string[] {
 
 type Writer = ReturnType<typeof S.openWriter> | ReturnType<typeof F.openFileWriter>;
 
-function withWriter<R>(t: Target, o: Opts, fn: (q: Writer, kind: S.Kind) => R): R {
+function withWriter<R>(t: Target, o: Opts, fn: (q: Writer, kind: S.Kind) => R, create = true): R {
   let q: Writer;
   let kind: S.Kind = 'fifo';
   if (t.type === 'sqlite') {
@@ -153,7 +153,7 @@ function withWriter<R>(t: Target, o: Opts, fn: (q: Writer, kind: S.Kind) => R): 
         db.close();
       }
     }
-    const sel = S.selectTable(tables, o.queue, o.kind, true);
+    const sel = S.selectTable(tables, o.queue, o.kind, create);
     kind = sel.kind;
     q = S.openWriter(t.path, sel);
   } else {
@@ -205,7 +205,7 @@ export function get(t: Target, o: Opts): number {
       } else out(JSON.stringify(g));
     }
     return 0;
-  });
+  }, false);
 }
 
 export function importCmd(t: Target, o: Opts): number {
@@ -224,6 +224,7 @@ export function importCmd(t: Target, o: Opts): number {
     acks.push({ status: r.status as string | undefined, attempts: r.attempts as number | undefined });
   });
   if (items.length === 0) throw usageError('nothing to import');
+  if (t.type === 'sqlite' && o.kind === 'ack-unique') uniqueClash(t.path, o, items);
   const ids = putAll(t, o, items, prios, acks);
   if (o.json) out(JSON.stringify({ imported: ids.length }));
   else out(`imported ${ids.length} item(s)`);
@@ -313,6 +314,23 @@ function putAckRecords(path: string, o: Opts, kind: string, items: unknown[], ac
   } catch (e) {
     if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw problem('import: an item is already in this unique queue; nothing imported');
     throw e;
+  } finally {
+    db.close();
+  }
+}
+
+/** An import into a unique ack queue fails before the queue is opened (opening writes) when an item is already there. */
+function uniqueClash(path: string, o: Opts, items: unknown[]): void {
+  const data = items.map((x) => encodeJson(x));
+  const fail = () => problem('import: an item is already in this unique queue; nothing imported');
+  if (new Set(data.map((d) => d.toString('hex'))).size < data.length) throw fail();
+  if (!existsSync(path)) return;
+  const db = S.openReadOnly(path);
+  try {
+    const tb = S.listTables(db).find((x) => x.name === o.queue && x.kind === 'ack-unique');
+    if (tb === undefined) return;
+    const has = db.prepare(`SELECT 1 FROM \`${tb.table}\` WHERE data = ?`);
+    if (data.some((d) => has.get(d) !== undefined)) throw fail();
   } finally {
     db.close();
   }

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,4 +50,18 @@ export function snapshot(path: string): string {
     if ((statSync(`${path}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) add(`${path}-wal`);
   }
   return h.digest('hex');
+}
+
+const LIVE = fileURLToPath(new URL('./workers/live.mjs', import.meta.url));
+/** Live children started by {@link live}; tests kill them (SIGKILL) in afterEach. */
+export const children: ChildProcess[] = [];
+
+/** Starts a live producer/consumer child (workers/live.mjs) and resolves when it has done its first batch. */
+export function live(backend: 'sqlite' | 'file', path: string, role: 'produce' | 'consume'): Promise<ChildProcess> {
+  const c = spawn(process.execPath, [LIVE, backend, path, role], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(c);
+  return new Promise((resolve, reject) => {
+    c.stdout!.once('data', () => resolve(c));
+    c.once('exit', (code) => reject(new Error(`live ${role} exited with ${code}`)));
+  });
 }

@@ -1,25 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BIN, cli, tmp } from './helpers.js';
+import { BIN, children, cli, live, tmp } from './helpers.js';
 
-const LIVE = fileURLToPath(new URL('./workers/live.mjs', import.meta.url));
 const hasScript = spawnSync('script', ['--version']).status === 0;
-const children: ChildProcess[] = [];
 afterEach(() => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
 });
-
-/** Starts a live producer/consumer child and resolves when it has done its first batch. */
-export function live(backend: 'sqlite' | 'file', path: string, role: 'produce' | 'consume'): Promise<ChildProcess> {
-  const c = spawn(process.execPath, [LIVE, backend, path, role], { stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(c);
-  return new Promise((resolve, reject) => {
-    c.stdout!.once('data', () => resolve(c));
-    c.once('exit', (code) => reject(new Error(`live ${role} exited with ${code}`)));
-  });
-}
 
 describe('persist-queue watch', () => {
   it.skipIf(!hasScript)('under a pseudo-terminal: redraws in place, rates from two samples, Ctrl-C leaves the terminal clean', async () => {
