@@ -108,25 +108,33 @@ function readAll(dir: string, kind: { order: 'fifo' | 'filo'; unique: boolean },
   const tmp = mkdtempSync(join(tmpdir(), 'pq-cli-repair-'));
   cpSync(dir, tmp, { recursive: true, filter: (src) => !/[/\\](lock|tokens|want)$/.test(src) });
   try {
-    const q = FileQueueSync.open(tmp, { order: kind.order, unique: kind.unique, skipCorrupt: true, durability: 'off' });
-    try {
-      const all: unknown[] = [];
-      for (;;) {
-        let batch: unknown[];
-        try {
-          batch = q.getMany(1000, { block: false });
-        } catch (e) {
-          if (e instanceof QueueEmptyError) break;
-          throw e;
-        }
-        all.push(...batch);
-      }
-      skipped(q.corruptSkipped);
-      return all;
-    } finally {
-      q.close();
-    }
+    return readCopy(tmp, kind, skipped);
+  } catch (e) {
+    // name the user's folder, not the private copy; damage skipCorrupt cannot pass (a segment's own header or STATE
+    // record) is not repairable by dropping records
+    throw problem(`${String((e as Error).message).split(tmp).join(dir)}: repair keeps only what the library can read past; restore a backup`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function readCopy(tmp: string, kind: { order: 'fifo' | 'filo'; unique: boolean }, skipped: (n: number) => void): unknown[] {
+  const q = FileQueueSync.open(tmp, { order: kind.order, unique: kind.unique, skipCorrupt: true, durability: 'off' });
+  try {
+    const all: unknown[] = [];
+    for (;;) {
+      let batch: unknown[];
+      try {
+        batch = q.getMany(1000, { block: false });
+      } catch (e) {
+        if (e instanceof QueueEmptyError) break;
+        throw e;
+      }
+      all.push(...batch);
+    }
+    skipped(q.corruptSkipped);
+    return all;
+  } finally {
+    q.close();
   }
 }
