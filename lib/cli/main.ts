@@ -14,7 +14,7 @@ import { CliError, setColour, useColour, usageError } from './output.js';
 
 export const USAGE = `usage: persist-queue <command> <target> [flags]
 commands:
-  info                 every queue in the target: kind, size, counts, bytes, oldest item's age
+  info                 every queue and task queue in the target: kind, size, counts, bytes, oldest age
   peek [-n N]          the next N items without taking them (default 10)
   put [JSON...]        puts each argument, or each JSON line of stdin, in one transaction
   get [-n N] [--wait MS]  takes N items (default 1), prints them as JSON lines
