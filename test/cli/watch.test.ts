@@ -40,6 +40,19 @@ describe('persist-queue watch', () => {
     expect(Number(m![2])).toBeGreaterThan(0);
   }, 30_000);
 
+  it.skipIf(!hasScript)('colour on a terminal, none with NO_COLOR even there, none off a terminal', () => {
+    const db = join(tmp(), 'c.db');
+    expect(cli(['put', db, '1']).code).toBe(0);
+    const env = { ...process.env };
+    delete env.FORCE_COLOR;
+    const onPty = (noColour: string) =>
+      spawnSync('script', ['-qfc', `'${process.execPath}' '${BIN}' info '${db}'`, '/dev/null'], { encoding: 'utf8', input: '', env: { ...env, NO_COLOR: noColour } }).stdout;
+    expect(onPty('')).toMatch(/\x1b\[1m/);
+    expect(onPty('1')).not.toMatch(/\x1b/);
+    expect(onPty('1')).toMatch(/default\s+fifo\s+1/);
+    expect(cli(['info', db], undefined, { NO_COLOR: '' }).stdout).not.toMatch(/\x1b/);
+  }, 30_000);
+
   it('off a TTY: JSON samples with rates from the second one on, on a file queue; NO_COLOR output has no escapes; SIGINT ends it with 0', async () => {
     const dir = join(tmp(), 'q');
     await live('file', dir, 'produce');
