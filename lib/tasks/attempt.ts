@@ -47,6 +47,11 @@ export class Attempt {
     return this.ac.signal;
   }
 
+  /** Whether the handler's signal was aborted. */
+  get aborted(): boolean {
+    return this.ac?.signal.aborted ?? false;
+  }
+
   /** Aborts the handler's signal (cancel, stop, timeout, lost claim). */
   abort(reason: unknown): void {
     this.ac ??= new AbortController();
