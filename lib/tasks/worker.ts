@@ -9,11 +9,10 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import type { Piscina } from 'piscina';
 import { argTypeError, describe, QueueClosedError } from '../common/errors.js';
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
-import { Attempt, type Finished } from './attempt.js';
+import { Attempt, THREAD_ENTRY, type Finished, type Threads } from './attempt.js';
 import { TaskCancelledError } from './errors.js';
 import type { TaskCore } from './core.js';
 import { ClaimPlanner, resolveWorker, type ResolvedHandler, type ResolvedWorkerOptions } from './handlers.js';
@@ -63,7 +62,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private parts: { store: TaskStore; core: TaskCore } | undefined;
   private ownQueue: TaskQueue | undefined;
   private owner: string | undefined;
-  private pool: Piscina | undefined;
+  private threads: Threads | undefined;
   private readonly running = new Map<number, Attempt>();
   private readonly perTask = new Map<string, number>();
   private finished: Finished[] = [];
@@ -164,7 +163,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.stopped = true;
     this.stopHeartbeat();
     if (this.owner) retireOwner(this.owner);
-    if (this.pool) await this.pool.destroy();
+    if (this.threads) await this.threads.pool.destroy();
     if (this.ownQueue) await this.ownQueue.close();
   }
 
@@ -191,10 +190,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.parts = QUEUE_PARTS.get(q)!;
     }
     this.owner ??= newOwner();
-    if (this.opts.threads && !this.pool) {
+    if (this.opts.threads && !this.threads) {
       // Loaded on first use: most workers never need threads.
       const { Piscina: Pool } = await import('piscina');
-      this.pool = new Pool({ filename: this.opts.threads.module, maxThreads: this.opts.threads.size, minThreads: 0, idleTimeout: 1000 });
+      const pool = new Pool({ filename: THREAD_ENTRY, maxThreads: this.opts.threads.size, minThreads: 0, idleTimeout: 1000 });
+      this.threads = { pool, module: this.opts.threads.module };
     }
     return this.parts;
   }
@@ -305,7 +305,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.running.set(row.id, a);
     this.perTask.set(row.task, (this.perTask.get(row.task) ?? 0) + 1);
     this.startHeartbeat(store);
-    a.run(this.pool);
+    a.run(this.threads);
   }
 
   private end(a: Attempt): void {
