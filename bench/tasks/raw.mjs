@@ -36,7 +36,7 @@ const DDL = [
 const INSERT =
   `INSERT INTO ${J} (task, status, priority, run_at, max_attempts, created_at, backoff, timeout, key, on_complete, data) ` +
   'VALUES (?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
-// ---- copied from the tasks branch (lib/tasks/sqlite/claims.ts: pausedStmt, claimStmt for one task, succeed) ----
+// ---- copied from lib/tasks/sqlite/claims.ts (pausedStmt, claimStmt for one task in its two forms, succeed) ----
 const PAUSED = `SELECT task FROM "pq_task_paused_${NAME}"`;
 const CLAIM_COLS =
   'id, task, data, status, priority, run_at, attempts, max_attempts, backoff, timeout, key, on_complete, created_at, ' +
@@ -45,6 +45,12 @@ const CLAIM =
   `UPDATE ${J} SET status = 1, owner = ?, lease_until = ?, attempts = attempts + 1, started_at = ?, ` +
   `max_attempts = COALESCE(max_attempts, 3) WHERE id IN (SELECT id FROM ${J} ` +
   'WHERE status = 0 AND run_at <= ? AND task IN (?) ORDER BY priority, run_at, id LIMIT ?) ' +
+  `RETURNING ${CLAIM_COLS}`;
+// The one-job form the library uses when it claims a single job (a worker at concurrency 1).
+const CLAIM_ONE =
+  `UPDATE ${J} SET status = 1, owner = ?, lease_until = ?, attempts = attempts + 1, started_at = ?, ` +
+  `max_attempts = COALESCE(max_attempts, 3) WHERE id = (SELECT id FROM ${J} ` +
+  'WHERE status = 0 AND run_at <= ? AND task IN (?) ORDER BY priority, run_at, id LIMIT 1) ' +
   `RETURNING ${CLAIM_COLS}`;
 const SUCCEED =
   `UPDATE ${J} SET status = 2, finished_at = ?, result = ?, owner = NULL, lease_until = NULL ` +
@@ -105,7 +111,7 @@ export async function runRaw({ dir, n, durability, variant, capMs = Infinity }) 
   const names = new Set(db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table'`).pluck().all());
   if (!names.has(`pq_tasks_${NAME}`)) throw new Error(`the library made no table pq_tasks_${NAME} (tables: ${[...names].join(', ')})`);
   const paused = db.prepare(PAUSED).pluck();
-  const claim = db.prepare(CLAIM);
+  const claim = db.prepare(v.batch === 1 ? CLAIM_ONE : CLAIM);
   const succeed = db.prepare(SUCCEED);
   const begin = db.prepare('BEGIN IMMEDIATE');
   const commit = db.prepare('COMMIT');
@@ -114,7 +120,7 @@ export async function runRaw({ dir, n, durability, variant, capMs = Infinity }) 
   const LEASE = 30000;
   const claimTx = (now) => {
     if (paused.all().includes('*')) return [];
-    const rows = claim.all(owner, now + LEASE, now, now, 'noop', v.batch);
+    const rows = v.batch === 1 ? claim.all(owner, now + LEASE, now, now, 'noop') : claim.all(owner, now + LEASE, now, now, 'noop', v.batch);
     if (rows.length > 1) rows.sort((a, b) => a.priority - b.priority || a.run_at - b.run_at || a.id - b.id);
     for (const r of rows) JSON.parse(r.data.toString('utf8')); // the worker decodes what it hands the handler
     return rows;

@@ -116,9 +116,9 @@ export function renderTasksReport({ res, facts, argv, wallSeconds, date, quick }
     'better-sqlite3 alone (the library\'s copy), one connection, on the task table the library creates, at the same pragmas ' +
       `(WAL, synchronous=NORMAL, busy_timeout), N = ${s.rawN} jobs (or what ${s.rawCapMs / 1000} s allow): the library's claim statement (\`UPDATE … SET status = 1, owner, ` +
       'lease_until, attempts + 1, started_at … WHERE id IN (SELECT id … WHERE status = 0 AND run_at <= ? AND task IN (?) ORDER BY priority, ' +
-      'run_at, id LIMIT ?) RETURNING …`, after its paused-task check) and its fenced completion (`UPDATE … SET status = 2, finished_at, result ' +
+      'run_at, id LIMIT ?) RETURNING …`, or for one job its `WHERE id = (SELECT id … LIMIT 1)` form, after its paused-task check) and its fenced completion (`UPDATE … SET status = 2, finished_at, result ' +
       '… WHERE id = ? AND status = 1 AND attempts = ? AND owner = ? RETURNING …`), data decoded; no worker loop, events or timers. ' +
-      'Statements copied from the tasks branch (lib/tasks/sqlite/claims.ts) into bench/tasks/raw.mjs.',
+      'Statements copied from lib/tasks/sqlite/claims.ts into bench/tasks/raw.mjs.',
   );
   out.push('', table(['variant', 'what', 'jobs/s', '±', 'notes'], raw.map((r) => [r.variant, r.what, r.ok ? fmtRate(r.med) : '–', pctStr(r.spread), r.note])));
 

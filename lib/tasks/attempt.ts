@@ -5,13 +5,27 @@
  * @module
  * @internal
  */
+import { join } from 'node:path';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import type { Piscina } from 'piscina';
 import { backoffDelay } from './options.js';
 import { errorJson, type TaskCore } from './core.js';
 import { TaskTimeoutError } from './errors.js';
 import type { ResolvedHandler } from './handlers.js';
 import type { JobRow, Outcome } from './store.js';
+import type { FromThread, ThreadJob, ThreadOutcome, ToThread } from './thread-entry.js';
 import type { TaskContext } from './types.js';
+
+/** The module each pool thread loads (it calls the user's export with `(data, ctx)`). */
+export const THREAD_ENTRY = join(__dirname, 'thread-entry.js');
+/** How long a thread handler has to end by itself after its signal was aborted before its thread is terminated. */
+export const THREAD_ABORT_GRACE_MS = 1000;
+
+/** A worker's thread pool and the module whose exports it runs. */
+export interface Threads {
+  pool: Piscina;
+  module: string;
+}
 
 /** What a finished attempt hands back to the worker. */
 export interface Finished {
@@ -28,6 +42,10 @@ export class Attempt {
   done = false;
   private ac: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The job's port while it runs in a pool thread. */
+  private port: MessagePort | undefined;
+  /** Terminates the pool thread (piscina's signal), after the grace period that follows an abort. */
+  private hard: AbortController | undefined;
 
   constructor(
     readonly row: JobRow,
@@ -47,14 +65,28 @@ export class Attempt {
     return this.ac.signal;
   }
 
+  /** Whether the handler's signal was aborted. */
+  get aborted(): boolean {
+    return this.ac?.signal.aborted ?? false;
+  }
+
   /** Aborts the handler's signal (cancel, stop, timeout, lost claim). */
   abort(reason: unknown): void {
     this.ac ??= new AbortController();
-    if (!this.ac.signal.aborted) this.ac.abort(reason);
+    if (this.ac.signal.aborted) return;
+    this.ac.abort(reason);
+    const port = this.port;
+    if (port) {
+      const e = reason as { name?: unknown; message?: unknown; code?: unknown } | null;
+      const abort = { name: String(e?.name ?? 'AbortError'), message: String(e?.message ?? reason), ...(typeof e?.code === 'string' ? { code: e.code } : {}) };
+      port.postMessage({ abort } satisfies ToThread);
+      const hard = this.hard!;
+      setTimeout(() => this.port === port && hard.abort(reason), THREAD_ABORT_GRACE_MS).unref();
+    }
   }
 
   /** Starts the handler. */
-  run(pool: Piscina | undefined): void {
+  run(threads: Threads | undefined): void {
     const row = this.row;
     const timeout = row.timeout ?? this.spec.timeout;
     if (timeout > 0) {
@@ -81,7 +113,7 @@ export class Attempt {
         };
         value = this.spec.handler(data, ctx);
       } else {
-        value = pool!.run(data, { name: row.task, signal: this.signal });
+        value = this.runInThread(threads!, data);
       }
     } catch (err) {
       this.fail(err);
@@ -93,6 +125,37 @@ export class Attempt {
         (e: unknown) => this.fail(e),
       );
     } else this.succeed(value);
+  }
+
+  /** Runs the job in a pool thread with a ctx that crosses the boundary (see lib/tasks/thread-entry.ts). */
+  private runInThread(threads: Threads, data: unknown): Promise<unknown> {
+    const row = this.row;
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    this.hard = new AbortController();
+    port1.on('message', (m: FromThread) => {
+      this.progress(m.value).then(
+        () => port1.postMessage({ ack: m.progress } satisfies ToThread),
+        (err: unknown) => port1.postMessage({ ack: m.progress, error: err instanceof Error ? err.message : String(err) } satisfies ToThread),
+      );
+    });
+    port1.unref();
+    const job: ThreadJob = { module: threads.module, name: row.task, data, id: row.id, task: row.task, attempt: row.attempts, port: port2 };
+    const done = (): void => {
+      this.port = undefined;
+      port1.close();
+    };
+    const p = threads.pool.run(job, { name: 'runTask', transferList: [port2], signal: this.hard.signal }) as Promise<ThreadOutcome>;
+    p.then(done, done);
+    return p.then((o) => {
+      if ('value' in o) return o.value;
+      if ('thrown' in o) throw o.thrown;
+      const e = new Error(o.error.message) as Error & { code?: string };
+      e.name = o.error.name;
+      if (o.error.stack !== undefined) e.stack = o.error.stack;
+      if (o.error.code !== undefined) e.code = o.error.code;
+      throw e;
+    });
   }
 
   private progress(v: unknown): Promise<void> {

@@ -7,6 +7,7 @@
 import { argTypeError, argValueError, describe } from '../common/errors.js';
 import { validateOptions, type OptionSchema } from '../common/options.js';
 import { checkBackoff, checkTask, DEFAULT_BACKOFF, DEFAULT_MAX_ATTEMPTS } from './options.js';
+import type { ClaimGroup, ClaimRequest } from './store.js';
 import type { Backoff, TaskHandler, TaskHandlers, TaskHandlerSpec, WorkerOptions } from './types.js';
 
 /** One task's resolved settings. */
@@ -99,4 +100,39 @@ export function resolveWorker(handlers: unknown, options: unknown): { handlers: 
       queue: o.queue,
     },
   };
+}
+
+/**
+ * Builds a worker's claim requests. What does not change between rounds (the task list of the handlers without a
+ * limit, the per-task max_attempts defaults) is made once, so the store can reuse its prepared claim statement by
+ * the identity of those objects.
+ */
+export class ClaimPlanner {
+  private readonly plain: string[] = [];
+  private readonly limited: ResolvedHandler[] = [];
+  private readonly maxAttempts: Record<string, number> = {};
+
+  constructor(handlers: ReadonlyMap<string, ResolvedHandler>) {
+    for (const h of handlers.values()) {
+      if (h.maxAttempts !== DEFAULT_MAX_ATTEMPTS) this.maxAttempts[h.task] = h.maxAttempts;
+      if (h.concurrency === undefined && h.rateLimit === undefined) this.plain.push(h.task);
+      else this.limited.push(h);
+    }
+  }
+
+  /**
+   * What to claim with `free` slots; `busy(task)` = jobs of that task in flight once the outcomes settling in this
+   * round are written. Null when nothing can be claimed.
+   */
+  request(owner: string, now: number, lease: number, free: number, busy: (task: string) => number): ClaimRequest | null {
+    if (free <= 0) return null;
+    const groups: ClaimGroup[] = [];
+    if (this.plain.length > 0) groups.push({ tasks: this.plain, limit: free });
+    for (const h of this.limited) {
+      const limit = Math.min(free, (h.concurrency ?? Infinity) - busy(h.task));
+      if (limit > 0) groups.push(h.rateLimit ? { tasks: [h.task], limit, rate: h.rateLimit } : { tasks: [h.task], limit });
+    }
+    if (groups.length === 0) return null;
+    return { owner, now, leaseUntil: now + lease, limit: free, groups, maxAttempts: this.maxAttempts };
+  }
 }

@@ -12,7 +12,7 @@ import { argTypeError, argValueError, describe } from '../common/errors.js';
 import { validateOptions, type OptionSchema } from '../common/options.js';
 import type { TaskCore } from './core.js';
 import { checkTask, SCHEDULE_JOB_SCHEMA } from './options.js';
-import type { NewJob, ScheduleRow } from './store.js';
+import type { NewJob, ScheduleRow, TaskStore } from './store.js';
 import type { ScheduleInfo, ScheduleJobOptions, ScheduleSpec } from './types.js';
 
 /** A tick at most this late still runs under `misfire: 'skip'`. */
@@ -134,4 +134,13 @@ export function planTicks(core: TaskCore, row: ScheduleRow, now: number): { jobs
   const options = JSON.parse(row.options) as ScheduleJobOptions;
   const jobs = fire.map((tick) => core.build(row.task, row.data, { ...options, runAt: Math.min(tick, now) }, now));
   return { jobs, next, last: latest };
+}
+
+/** Fires every due schedule tick (a compare-and-set per schedule: one process wins each tick). */
+export async function fireDueSchedules(store: TaskStore, core: TaskCore, now: number): Promise<void> {
+  for (const row of await store.listSchedules()) {
+    if (row.next_run_at > now) continue;
+    const plan = planTicks(core, row, now);
+    await store.fireSchedule(row.id, row.next_run_at, plan.next, plan.last, plan.jobs);
+  }
 }

@@ -157,6 +157,12 @@ export interface TaskStore {
   renew(owner: string, jobs: readonly { id: number; attempt: number }[], leaseUntil: number): MaybePromise<{ lost: number[]; cancelled: number[] }>;
   setProgress(id: number, attempt: number, owner: string, progress: Buffer): MaybePromise<boolean>;
   /**
+   * Optional, read-only: which of these jobs have a cancel request (see {@link cancel}). A worker asks when it is woken
+   * by a write or commit of the queue while jobs run, so a cancel from another process reaches `ctx.signal` within the
+   * wake-up latency; a store without it delivers cancel requests at the next lease renewal ({@link renew}).
+   */
+  cancelRequested?(ids: readonly number[]): MaybePromise<number[]>;
+  /**
    * Returns running jobs of dead owners and expired leases (charging the attempt that was started: such a job fails
    * for good when its attempts are used up) and deletes finished jobs past retention.
    */

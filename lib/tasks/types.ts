@@ -334,8 +334,10 @@ export interface WorkerOptions {
    */
   lease?: number;
   /**
-   * Run handlers in a piscina worker-thread pool: `module` (absolute path or file URL) exports one function per task
-   * name, called with the job's data; `size` threads.
+   * Run handlers in a piscina worker-thread pool: `module` (absolute path or file URL, ESM or CommonJS) exports one
+   * function per task name, called as `(data, ctx)` where ctx has `id`, `task`, `attempt`, `signal` (aborted by a
+   * message from the main thread; a handler that ignores it is terminated with its thread 1 s later) and
+   * `progress(value)` (structured-cloned to the main thread and stored); `size` threads (default 2).
    * @default undefined (handlers run on the event loop)
    */
   threads?: { module: string; size?: number };

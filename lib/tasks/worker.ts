@@ -9,19 +9,18 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import type { Piscina } from 'piscina';
 import { argTypeError, describe, QueueClosedError } from '../common/errors.js';
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
-import { MAX_POLL_MS } from '../common/wait.js';
-import { Attempt, type Finished } from './attempt.js';
+import { Attempt, THREAD_ENTRY, type Finished, type Threads } from './attempt.js';
 import { TaskCancelledError } from './errors.js';
 import type { TaskCore } from './core.js';
-import { resolveWorker, type ResolvedHandler, type ResolvedWorkerOptions } from './handlers.js';
+import { ClaimPlanner, resolveWorker, type ResolvedHandler, type ResolvedWorkerOptions } from './handlers.js';
 import { TaskQueue, TaskQueueSync } from './queue.js';
-import { planTicks } from './schedule.js';
+import { fireDueSchedules } from './schedule.js';
 import { QUEUE_PARTS } from './shell.js';
-import { CANCELLED, FAILED, READY, SUCCEEDED, type ClaimGroup, type ClaimRequest, type JobRow, type StatusCode, type TaskStore } from './store.js';
+import { sleepUntil, type Sleeper } from './sleep.js';
+import { CANCELLED, FAILED, READY, SUCCEEDED, type JobRow, type StatusCode, type TaskStore } from './store.js';
 import type { Job, StopOptions, TaskHandlers, WorkerOptions } from './types.js';
 
 /** The events of a {@link Worker} and their arguments. */
@@ -35,6 +34,12 @@ export interface WorkerEvents {
 
 /** How often dead owners, expired leases, retention and schedules are looked at. */
 const SWEEP_MS = 1000;
+/**
+ * While jobs finish back to back without waiting (synchronous handlers, a synchronous store), the loop runs on
+ * microtasks and gives the event loop a turn (`setImmediate`) once this many ms have passed since the last one, rather
+ * than once per job.
+ */
+const YIELD_MS = 4;
 
 /**
  * Runs jobs. Give it a {@link TaskQueue} (or {@link TaskQueueSync}, or a file path: it then opens and closes its own
@@ -52,11 +57,12 @@ const SWEEP_MS = 1000;
 export class Worker extends EventEmitter<WorkerEvents> {
   private readonly handlers: Map<string, ResolvedHandler>;
   private readonly opts: ResolvedWorkerOptions;
+  private readonly planner: ClaimPlanner;
   private readonly target: TaskQueue | TaskQueueSync | string;
   private parts: { store: TaskStore; core: TaskCore } | undefined;
   private ownQueue: TaskQueue | undefined;
   private owner: string | undefined;
-  private pool: Piscina | undefined;
+  private threads: Threads | undefined;
   private readonly running = new Map<number, Attempt>();
   private readonly perTask = new Map<string, number>();
   private finished: Finished[] = [];
@@ -64,7 +70,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private stopping = false;
   private stopped = false;
   private paused = false;
-  private kick: (() => void) | undefined;
+  private readonly sleeper: Sleeper = { kick: undefined, pending: () => this.finished.length > 0 };
   private heartbeat: NodeJS.Timeout | undefined;
   private lastSweep = 0;
   private settledCount = 0;
@@ -83,6 +89,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const r = resolveWorker(handlers, options);
     this.handlers = r.handlers;
     this.opts = r.options;
+    this.planner = new ClaimPlanner(r.handlers);
     this.target = queueOrTarget;
   }
 
@@ -154,9 +161,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.wake();
     await this.loop;
     this.stopped = true;
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopHeartbeat();
     if (this.owner) retireOwner(this.owner);
-    if (this.pool) await this.pool.destroy();
+    if (this.threads) await this.threads.pool.destroy();
     if (this.ownQueue) await this.ownQueue.close();
   }
 
@@ -167,8 +174,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
   }
 
   private wake(): void {
-    const k = this.kick;
-    this.kick = undefined;
+    const k = this.sleeper.kick;
+    this.sleeper.kick = undefined;
     if (k) k();
   }
 
@@ -183,10 +190,11 @@ export class Worker extends EventEmitter<WorkerEvents> {
       this.parts = QUEUE_PARTS.get(q)!;
     }
     this.owner ??= newOwner();
-    if (this.opts.threads && !this.pool) {
+    if (this.opts.threads && !this.threads) {
       // Loaded on first use: most workers never need threads.
       const { Piscina: Pool } = await import('piscina');
-      this.pool = new Pool({ filename: this.opts.threads.module, maxThreads: this.opts.threads.size, minThreads: 0, idleTimeout: 1000 });
+      const pool = new Pool({ filename: THREAD_ENTRY, maxThreads: this.opts.threads.size, minThreads: 0, idleTimeout: 1000 });
+      this.threads = { pool, module: this.opts.threads.module };
     }
     return this.parts;
   }
@@ -198,6 +206,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let nextDue: number | null = null;
     let rateWait: number | null = null;
     let scheduleAt: number | null = null;
+    let lastYield = performance.now();
     const queue = typeof this.target === 'string' ? this.ownQueue! : this.target;
     for (;;) {
       // A queue closed under a running worker: nothing can be recorded any more (stop the worker first).
@@ -212,7 +221,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
           scheduleAt = await store.nextScheduleAt();
         }
         if (!this.stopping && scheduleAt !== null && scheduleAt <= now) {
-          await this.fireSchedules(store, core, now);
+          await fireDueSchedules(store, core, now);
           scheduleAt = await store.nextScheduleAt();
         }
         outcomes = this.finished;
@@ -233,19 +242,31 @@ export class Worker extends EventEmitter<WorkerEvents> {
         }
         if (claimed.length > 0 || outcomes.length > 0) idleSaid = false;
         if (this.running.size === 0 && this.finished.length === 0 && claimed.length === 0) {
-          if (this.stopping || untilIdle) return;
+          if (this.stopping || untilIdle) {
+            this.stopHeartbeat();
+            return;
+          }
           if (!idleSaid && !this.paused) {
             idleSaid = true;
             this.emit('idle');
           }
         }
-        if (this.finished.length > 0) {
-          await new Promise<void>((r) => setImmediate(r));
+        // More to do at once (outcomes to write, or maybe more due jobs than slots): go on, with an event-loop turn
+        // every YIELD_MS (timers, I/O, a stop() call) instead of one per round.
+        if (this.finished.length > 0 || (claim && claimed.length === claim.limit)) {
+          if (performance.now() - lastYield >= YIELD_MS) {
+            await new Promise<void>((r) => setImmediate(r));
+            lastYield = performance.now();
+          }
           continue;
         }
-        if (claim && claimed.length === claim.limit) continue; // maybe more due jobs than slots
+        if (this.running.size === 0) this.stopHeartbeat();
         if (!this.stopping) scheduleAt = await store.nextScheduleAt();
-        await this.sleep(store, Math.min(nextDue ?? Infinity, scheduleAt ?? Infinity, rateWait ?? Infinity, this.lastSweep + SWEEP_MS));
+        const why = await sleepUntil(store, Math.min(nextDue ?? Infinity, scheduleAt ?? Infinity, rateWait ?? Infinity, this.lastSweep + SWEEP_MS), this.sleeper);
+        lastYield = performance.now();
+        // A write or commit of the queue while jobs run may be a cancel of one of them: deliver it now, not at the
+        // next lease renewal.
+        if (why === 'store' && this.running.size > 0 && store.cancelRequested) await this.checkCancels(store);
       } catch (err) {
         // Outcomes not written stay for the next round (the claim fence makes a repeat harmless).
         if (outcomes && outcomes.length > 0 && !written) this.finished = outcomes.concat(this.finished);
@@ -256,58 +277,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
-  /** Sleeps until `until` (epoch ms), a finished job, an in-process write, or another process's commit. */
-  private async sleep(store: TaskStore, until: number): Promise<void> {
-    const version = await store.version();
-    let poll = 1;
-    for (;;) {
-      // Always wait for at least one timer tick: the store may be synchronous, and a loop of resolved awaits would
-      // starve the event loop.
-      const left = Math.max(1, until - Date.now());
-      if (this.finished.length > 0) return;
-      let timer: NodeJS.Timeout | undefined;
-      let woken = false;
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          woken = true;
-          store.signal.off(done);
-          clearTimeout(timer);
-          resolve();
-        };
-        this.kick = done;
-        store.signal.on(done);
-        timer = setTimeout(() => {
-          store.signal.off(done);
-          resolve();
-        }, Math.min(poll, left));
-      });
-      this.kick = undefined;
-      if (woken || Date.now() >= until) return;
-      if ((await store.version()) !== version) return;
-      poll = Math.min(poll * 2, MAX_POLL_MS);
-    }
-  }
-
   /** What to claim once `settling` are settled (they free their slots in the same round). */
-  private claimRequest(now: number, settling: readonly Finished[]): ClaimRequest | null {
+  private claimRequest(now: number, settling: readonly Finished[]) {
     const free = this.opts.concurrency - this.running.size + settling.length;
-    if (free <= 0) return null;
-    const plain: string[] = [];
-    const groups: ClaimGroup[] = [];
-    const maxAttempts: Record<string, number> = {};
-    for (const h of this.handlers.values()) {
-      if (h.maxAttempts !== 3) maxAttempts[h.task] = h.maxAttempts;
-      if (h.concurrency === undefined && h.rateLimit === undefined) plain.push(h.task);
-      else {
-        let busy = this.perTask.get(h.task) ?? 0;
-        for (const f of settling) if (f.attempt.row.task === h.task) busy--;
-        const limit = Math.min(free, (h.concurrency ?? Infinity) - busy);
-        if (limit > 0) groups.push(h.rateLimit ? { tasks: [h.task], limit, rate: h.rateLimit } : { tasks: [h.task], limit });
-      }
-    }
-    if (plain.length > 0) groups.unshift({ tasks: plain, limit: free });
-    if (groups.length === 0) return null;
-    return { owner: this.owner!, now, leaseUntil: now + this.opts.lease, limit: free, groups, maxAttempts };
+    return this.planner.request(this.owner!, now, this.opts.lease, free, (task) => {
+      let busy = this.perTask.get(task) ?? 0;
+      for (const f of settling) if (f.attempt.row.task === task) busy--;
+      return busy;
+    });
   }
 
   private begin(row: JobRow, core: TaskCore, store: TaskStore): void {
@@ -328,17 +305,15 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.running.set(row.id, a);
     this.perTask.set(row.task, (this.perTask.get(row.task) ?? 0) + 1);
     this.startHeartbeat(store);
-    a.run(this.pool);
+    a.run(this.threads);
   }
 
   private end(a: Attempt): void {
     if (this.running.get(a.id) !== a) return;
     this.running.delete(a.id);
     this.perTask.set(a.row.task, (this.perTask.get(a.row.task) ?? 1) - 1);
-    if (this.running.size === 0 && this.heartbeat) {
-      clearInterval(this.heartbeat);
-      this.heartbeat = undefined;
-    }
+    // The heartbeat is not stopped here: at concurrency 1 every job would stop it and the next one start it again.
+    // It stops when the worker goes to sleep with nothing running (or finds nothing to renew).
   }
 
   private settled(f: Finished, status: StatusCode | null, core: TaskCore): void {
@@ -367,6 +342,12 @@ export class Worker extends EventEmitter<WorkerEvents> {
     }
   }
 
+  private stopHeartbeat(): void {
+    if (!this.heartbeat) return;
+    clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+  }
+
   private startHeartbeat(store: TaskStore): void {
     if (this.heartbeat) return;
     const every = Math.max(50, Math.min(Math.floor(this.opts.lease / 3), 500));
@@ -376,7 +357,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private async renew(store: TaskStore): Promise<void> {
     const jobs = [...this.running.values()].filter((a) => !a.done).map((a) => ({ id: a.id, attempt: a.row.attempts }));
-    if (jobs.length === 0) return;
+    if (jobs.length === 0) {
+      if (this.running.size === 0) this.stopHeartbeat();
+      return;
+    }
     try {
       const r = await store.renew(this.owner!, jobs, Date.now() + this.opts.lease);
       for (const id of r.lost) {
@@ -386,18 +370,21 @@ export class Worker extends EventEmitter<WorkerEvents> {
         a.abort(new TaskCancelledError('the claim on this job was lost (lease ran out or the job was removed)'));
         this.end(a);
       }
-      for (const id of r.cancelled) this.running.get(id)?.abort(new TaskCancelledError(`task job #${id} was cancelled`));
+      this.cancelled(r.cancelled);
     } catch (err) {
       this.fault(err);
     }
   }
 
-  private async fireSchedules(store: TaskStore, core: TaskCore, now: number): Promise<void> {
-    for (const row of await store.listSchedules()) {
-      if (row.next_run_at > now) continue;
-      const plan = planTicks(core, row, now);
-      await store.fireSchedule(row.id, row.next_run_at, plan.next, plan.last, plan.jobs);
-    }
+  /** Asks the store which running jobs have a cancel request, and aborts their signals. */
+  private async checkCancels(store: TaskStore): Promise<void> {
+    const ids: number[] = [];
+    for (const a of this.running.values()) if (!a.done && !a.aborted) ids.push(a.id);
+    if (ids.length > 0) this.cancelled(await store.cancelRequested!(ids));
+  }
+
+  private cancelled(ids: readonly number[]): void {
+    for (const id of ids) this.running.get(id)?.abort(new TaskCancelledError(`task job #${id} was cancelled`));
   }
 }
 

@@ -97,6 +97,28 @@ describe('tasks across processes', () => {
     await q.close();
   });
 
+  it('cancel() in another process aborts a running job\'s ctx.signal within about 50 ms (not at lease renewal)', async () => {
+    const file = join(dir, 't.db');
+    const q = await TaskQueue.open(file, OPTS);
+    // Default lease (30 s): renewal, the old way a cancel reached the worker, comes every 500 ms.
+    const w = child({ role: 'worker', file, options: OPTS });
+    await w.next((m) => 'idle' in m);
+    const lags: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      const id = await q.enqueue('untilAborted', round);
+      await w.next((m) => m.started === id);
+      await new Promise((r) => setTimeout(r, 30 + round * 60)); // a different phase of the renewal timer each round
+      const t0 = Date.now();
+      expect(await q.cancel(id)).toBe(true);
+      const m = await w.next<{ at: number; code: string }>((x) => x.aborted === id);
+      expect(m.code).toBe('ERR_TASK_CANCELLED');
+      lags.push(m.at - t0);
+      await expect(q.result(id, { timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_TASK_CANCELLED' });
+    }
+    expect(lags.filter((x) => x > 100).length, `lags ${lags.join(', ')} ms`).toBeLessThanOrEqual(1); // a loaded machine may miss once
+    await q.close();
+  });
+
   it('a producer killed mid-enqueueMany leaves each batch all or none', async () => {
     const file = join(dir, 't.db');
     const out = join(dir, 'log');

@@ -38,4 +38,30 @@ describe('Worker threads', () => {
     await w.stop();
     await q.close();
   });
+
+  it('a thread handler gets ctx: id, task, attempt, progress() stored on the job, and a signal that cancel() aborts', async () => {
+    const q = await TaskQueue.open(join(dir, 't.db'), { durability: 'normal' });
+    const w = new Worker(q, { whoAmI: {}, untilAborted: {} }, { concurrency: 2, threads: { module: MODULE, size: 1 } }).start();
+    const id = await q.enqueue('whoAmI', null);
+    expect(await q.result(id, { timeout: 10_000 })).toMatchObject({ id, task: 'whoAmI', attempt: 1, aborted: false });
+    expect((await q.result<{ threadId: number }>(id)).threadId).toBeGreaterThan(0);
+    const u = await q.enqueue('untilAborted', null, { maxAttempts: 1 });
+    const progressed = new Promise<void>((resolve) => {
+      const look = async (): Promise<void> => ((await q.getJob(u))?.progress === 'waiting' ? resolve() : void setTimeout(look, 10));
+      void look();
+    });
+    await progressed;
+    const t0 = Date.now();
+    expect(await q.cancel(u)).toBe(true);
+    const err = (await caught(() => q.result(u, { timeout: 5000 }))) as tasks.TaskCancelledError;
+    expect(err.code).toBe('ERR_TASK_CANCELLED');
+    // The handler saw the abort in its thread, with the reason's name and code, and ended by itself (no termination,
+    // which comes only after a 1 s grace).
+    expect(Date.now() - t0).toBeLessThan(900);
+    const job = (await q.getJob(u))!;
+    expect(job.progress).toBe('aborted TaskCancelledError ERR_TASK_CANCELLED');
+    expect(job.error).toMatchObject({ name: 'TaskCancelledError', code: 'ERR_TASK_CANCELLED' });
+    await w.stop();
+    await q.close();
+  });
 });

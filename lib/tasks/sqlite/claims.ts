@@ -40,6 +40,7 @@ const CLAIM_COLS = 'id, task, data, priority, run_at, attempts, max_attempts, ba
 /** Prepared statements and the claim/settle logic over one connection. */
 export class ClaimEngine {
   private readonly claimStmts = new Map<string, Database.Statement>();
+  private lastClaim: { tasks: readonly string[]; maxAttempts: ClaimRequest['maxAttempts']; one: boolean; stmt: Database.Statement } | undefined;
   private readonly nextStmts = new Map<number, Database.Statement>();
   private readonly manyStmts = new Map<number, Database.Statement>();
   private readonly pausedStmt: Database.Statement;
@@ -233,7 +234,11 @@ export class ClaimEngine {
         n = Math.min(n, allowance);
       }
       if (n <= 0) continue;
-      const rows = this.claimStmt(tasks, req).all(req.owner, req.leaseUntil, req.now, req.now, ...tasks, n) as JobRow[];
+      // One job (a worker at concurrency 1): `id = (SELECT ... LIMIT 1)`, which SQLite runs as one index probe and one
+      // row update; `id IN (SELECT ... LIMIT n)` first collects the ids in an ephemeral table (~30% slower per job).
+      const rows = (n === 1
+        ? this.claimStmt(tasks, req, true).all(req.owner, req.leaseUntil, req.now, req.now, ...tasks)
+        : this.claimStmt(tasks, req, false).all(req.owner, req.leaseUntil, req.now, req.now, ...tasks, n)) as JobRow[];
       for (const r of rows) {
         r.status = 1;
         r.on_complete = r.finished_at = r.result = r.error = r.progress = null;
@@ -258,10 +263,13 @@ export class ClaimEngine {
     return stmt.get(now, ...tasks) !== undefined;
   }
 
-  private claimStmt(tasks: readonly string[], req: ClaimRequest): Database.Statement {
-    // The per-task max_attempts defaults are literals in the statement (cached per task list and defaults).
+  private claimStmt(tasks: readonly string[], req: ClaimRequest, one: boolean): Database.Statement {
+    // The per-task max_attempts defaults are literals in the statement (cached per task list and defaults; the last
+    // statement is remembered by the identity of its task list and defaults, which a worker reuses round after round).
+    const last = this.lastClaim;
+    if (last && last.tasks === tasks && last.maxAttempts === req.maxAttempts && last.one === one) return last.stmt;
     const cases = tasks.filter((x) => req.maxAttempts[x] !== undefined && req.maxAttempts[x] !== 3);
-    const key = `${tasks.length}|${cases.map((x) => `${x.length}:${x}=${req.maxAttempts[x]}`).join(',')}`;
+    const key = `${one ? '=' : 'in'}|${tasks.length}|${cases.map((x) => `${x.length}:${x}=${req.maxAttempts[x]}`).join(',')}`;
     let stmt = this.claimStmts.get(key);
     if (!stmt) {
       const dflt =
@@ -270,13 +278,14 @@ export class ClaimEngine {
           : `CASE task ${cases.map((x) => `WHEN ${quote(x)} THEN ${Math.trunc(req.maxAttempts[x]!)}`).join(' ')} ELSE 3 END`;
       stmt = this.db.prepare(
         `UPDATE ${this.t.jobs} SET status = 1, owner = ?, lease_until = ?, attempts = attempts + 1, started_at = ?, ` +
-          `max_attempts = COALESCE(max_attempts, ${dflt}) WHERE id IN (SELECT id FROM ${this.t.jobs} ` +
-          `WHERE status = 0 AND run_at <= ? AND task IN (${marks(tasks.length)}) ORDER BY priority, run_at, id LIMIT ?) ` +
+          `max_attempts = COALESCE(max_attempts, ${dflt}) WHERE id ${one ? '=' : 'IN'} (SELECT id FROM ${this.t.jobs} ` +
+          `WHERE status = 0 AND run_at <= ? AND task IN (${marks(tasks.length)}) ORDER BY priority, run_at, id LIMIT ${one ? '1' : '?'}) ` +
           `RETURNING ${CLAIM_COLS}`,
       );
       if (this.claimStmts.size > 256) this.claimStmts.clear();
       this.claimStmts.set(key, stmt);
     }
+    this.lastClaim = { tasks, maxAttempts: req.maxAttempts, one, stmt };
     return stmt;
   }
 }

@@ -232,6 +232,13 @@ export class SqliteTaskStore implements SyncTaskStore {
     );
   }
 
+  cancelRequested(ids: readonly number[]): number[] {
+    if (ids.length === 0) return [];
+    return this.guard('cancel check failed', () =>
+      this.stmt(`SELECT id FROM ${this.t.jobs} WHERE id IN (${marks(ids.length)}) AND cancel_requested = 1`).pluck().all(...ids) as number[],
+    );
+  }
+
   sweep(now: number, isAlive: (owner: string) => boolean): void {
     const j = this.t.jobs;
     const owners = this.guard('sweep failed', () => this.stmt(`SELECT DISTINCT owner FROM ${j} WHERE status = 1`).pluck().all() as string[]);

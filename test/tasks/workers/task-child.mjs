@@ -20,6 +20,13 @@ const handlers = {
     log(`done ${ctx.id} ${ctx.attempt} ${process.pid}`);
     return `done by ${process.pid}`;
   },
+  // Runs until its signal is aborted; reports when (ms since the epoch) and why.
+  untilAborted: async (d, ctx) => {
+    send({ started: ctx.id, attempt: ctx.attempt });
+    await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+    send({ aborted: ctx.id, at: Date.now(), code: ctx.signal.reason?.code });
+    throw ctx.signal.reason;
+  },
   tick: (d, ctx) => {
     log(`tick ${ctx.id}`);
   },

@@ -15,3 +15,15 @@ export function spin(ms) {
 export function fails() {
   throw new Error('thread says no');
 }
+
+// ctx crosses the thread boundary: id, task, attempt, progress() and an abort signal.
+export function whoAmI(data, ctx) {
+  return { id: ctx.id, task: ctx.task, attempt: ctx.attempt, threadId, aborted: ctx.signal.aborted };
+}
+
+export async function untilAborted(data, ctx) {
+  await ctx.progress('waiting');
+  await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+  await ctx.progress(`aborted ${ctx.signal.reason.name} ${ctx.signal.reason.code}`);
+  throw ctx.signal.reason;
+}
