@@ -15,7 +15,9 @@ export type QueueErrorCode =
   | 'ERR_QUEUE_SERIALIZATION'
   | 'ERR_QUEUE_TASK_DONE'
   | 'ERR_QUEUE_IO'
-  | 'ERR_QUEUE_FOREIGN_MESSAGE';
+  | 'ERR_QUEUE_FOREIGN_MESSAGE'
+  | 'ERR_QUEUE_CLIENT_MISSING'
+  | 'ERR_QUEUE_CONNECTION';
 
 /** Node's codes used on the `TypeError`/`RangeError` thrown for bad arguments and options. */
 export type ArgumentCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
