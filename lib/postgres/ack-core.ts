@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { ForeignMessageError, QueueError } from '../common/errors.js';
 import { validateOptions } from '../common/options.js';
+import { decodeError, type Codec } from '../common/serializer.js';
 import { RETRY, type Retry } from '../common/wait.js';
 import { messageId, type AckMessage, type AckQueueItem, type AckStatus, type ClearAckedOptions } from '../sqlite-queue/ack-types.js';
 import { PgCoreBase } from './core-base.js';
@@ -19,6 +20,8 @@ const STATUS: Record<number, AckStatus> = { 1: 'ready', 2: 'unack', 5: 'acked', 
 /** @internal */
 export class PgAckCore<T> extends PgCoreBase<T> {
   private taken = 0;
+  /** Ids whose get failed to decode: this instance may ackFailed them although it does not hold them. */
+  private readonly unreadable = new Set<number>();
 
   private constructor(target: unknown, opts: ResolvedPgOptions, where: string) {
     super(target, opts, where);
@@ -46,6 +49,7 @@ export class PgAckCore<T> extends PgCoreBase<T> {
       try {
         data = this.decode(r);
       } catch (err) {
+        if (this.unreadable.size < 1024) this.unreadable.add(Number(r.id));
         await this.db.run(`UPDATE ${this.t} SET status = 1, owner = NULL, lease = NULL, attempts = attempts - 1 WHERE id = ANY($1::bigint[]) AND owner = $2 AND status = 2`, [rows.map((x) => x.id), this.owner], 'get failed');
         throw err;
       }
@@ -93,13 +97,15 @@ export class PgAckCore<T> extends PgCoreBase<T> {
   async setStatus(idOrMessage: unknown, to: 'ack' | 'nack' | 'fail', method: string): Promise<boolean> {
     const id = this.ownId(idOrMessage, method);
     const set = to === 'ack' ? 'status = 5' : to === 'fail' ? 'status = 9' : 'status = 1, owner = NULL, lease = NULL';
+    const parkable = to === 'fail' && this.unreadable.has(id) ? ' OR (id = $1 AND status = 1)' : '';
     const rows = await this.db.run(
-      `WITH u AS (UPDATE ${this.t} SET ${set} WHERE id = $1 AND status = 2 AND owner = $2 RETURNING id) ` +
+      `WITH u AS (UPDATE ${this.t} SET ${set} WHERE (id = $1 AND status = 2 AND owner = $2)${parkable} RETURNING id) ` +
         `SELECT id${to === 'nack' ? ', (SELECT pg_notify($3, $4))' : ''} FROM u`,
       to === 'nack' ? [id, this.owner, this.channel, this.table] : [id, this.owner],
       `${method} failed`,
     );
     if (rows.length > 0) this.signal.notify();
+    if (rows.length > 0 && to === 'fail') this.unreadable.delete(id);
     return rows.length > 0;
   }
 
@@ -151,7 +157,7 @@ export class PgAckCore<T> extends PgCoreBase<T> {
       try {
         return { ...base, data: this.codec.decode(r.data) };
       } catch (cause) {
-        return { ...base, error: new QueueError(`stored item ${r.id} cannot be decoded`, 'ERR_QUEUE_SERIALIZATION', { cause }) as never };
+        return { ...base, error: decodeError(this.codec as Codec<unknown>, `${r.id} of ${this.table}`, cause, Number(r.id)) };
       }
     });
   }

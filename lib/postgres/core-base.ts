@@ -10,8 +10,8 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { PutEntry } from '../common/core.js';
-import { argTypeError, describe, QueueError, rangeError } from '../common/errors.js';
-import { resolveSerializer, type Codec } from '../common/serializer.js';
+import { argTypeError, describe, rangeError } from '../common/errors.js';
+import { decodeError, resolveSerializer, type Codec } from '../common/serializer.js';
 import { acquireSignal, releaseSignal, RETRY, type Retry, type Signal } from '../common/wait.js';
 import { Db } from './db.js';
 import { checkTarget, pgTableName, type ResolvedPgOptions } from './options.js';
@@ -35,6 +35,7 @@ export interface ClaimedRow {
   data: Buffer;
   prio: number;
   attempts: number;
+  created?: Date;
 }
 
 /** Shared machinery of the PostgreSQL cores. @internal */
@@ -231,7 +232,7 @@ export abstract class PgCoreBase<T> {
     try {
       return this.codec.decode(row.data);
     } catch (cause) {
-      throw new QueueError(`stored item ${row.id} of ${this.table} cannot be decoded by the ${this.codec.name} serializer: ${(cause as Error)?.message ?? String(cause)}`, 'ERR_QUEUE_SERIALIZATION', { cause });
+      throw decodeError(this.codec as Codec<unknown>, `${row.id} of ${this.table}`, cause, Number(row.id));
     }
   }
 

@@ -31,7 +31,7 @@ export class PgPlainCore<T> extends PgCoreBase<T> {
       ? await this.claim(
           max,
           (pick) =>
-            `WITH c AS (${pick}), d AS (DELETE FROM ${this.t} t USING c WHERE t.id = c.id RETURNING t.id, t.data, t.priority::float8 AS prio, t.attempts), ` +
+            `WITH c AS (${pick}), d AS (DELETE FROM ${this.t} t USING c WHERE t.id = c.id RETURNING t.id, t.data, t.priority::float8 AS prio, t.attempts, t.created), ` +
             `h AS (UPDATE ${this.h} SET taken = taken + (SELECT count(*) FROM d) WHERE id = $1) SELECT * FROM d`,
           [this.owner],
         )
@@ -43,9 +43,32 @@ export class PgPlainCore<T> extends PgCoreBase<T> {
           [this.owner],
         );
     if (rows.length === 0) return RETRY;
+    let items: T[];
+    try {
+      items = rows.map((r) => this.decode(r));
+    } catch (err) {
+      await this.putBack(rows);
+      throw err;
+    }
     this.outstanding += rows.length;
     if (!this.opts.autoCommit) this.heldIds.push(...rows.map((r) => r.id));
-    return rows.map((r) => this.decode(r));
+    return items;
+  }
+
+  /** After a get whose items could not be decoded: the rows go back as they were (same ids), uncounted. */
+  private async putBack(rows: ClaimedRow[]): Promise<void> {
+    const ids = rows.map((r) => r.id);
+    if (this.opts.autoCommit) {
+      await this.db.run(
+        `WITH i AS (INSERT INTO ${this.t} (id, data, priority, attempts, created) ` +
+          `SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::int[], $5::timestamptz[])), ` +
+          `h AS (UPDATE ${this.h} SET taken = greatest(taken - $6, 0) WHERE id = $7) SELECT 1`,
+        [ids, rows.map((r) => r.data), rows.map((r) => Math.round(r.prio)), rows.map((r) => r.attempts), rows.map((r) => r.created), rows.length, this.owner],
+        'get failed',
+      );
+    } else {
+      await this.db.run(`UPDATE ${this.t} SET status = 1, owner = NULL, attempts = attempts - 1 WHERE id = ANY($1::bigint[]) AND status = 2 AND owner = $2`, [ids, this.owner], 'get failed');
+    }
   }
 
   async tryGet(): Promise<T | Retry> {
@@ -55,6 +78,12 @@ export class PgPlainCore<T> extends PgCoreBase<T> {
 
   tryGetMany(max: number): Promise<T[] | Retry> {
     return this.take(max);
+  }
+
+  /** Deletes the waiting item `id` (one that cannot be read, say); false when no such item waits. */
+  async remove(id: number): Promise<boolean> {
+    const rows = await this.db.run(`DELETE FROM ${this.t} WHERE id = $1 AND status = 1 RETURNING id`, [id], 'remove failed');
+    return rows.length > 0;
   }
 
   async taskDone(): Promise<void> {

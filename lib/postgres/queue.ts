@@ -7,6 +7,7 @@
  */
 import type { QueueCore } from '../common/core.js';
 import { AsyncQueueShell } from '../common/async-shell.js';
+import { checkItemId } from '../common/options.js';
 import type { AckMessage, AckQueueItem, ClearAckedOptions } from '../sqlite-queue/ack-types.js';
 import { PgAckCore } from './ack-core.js';
 import { PgPlainCore } from './plain-core.js';
@@ -37,6 +38,14 @@ export class PostgresQueue<T = unknown> extends AsyncQueueShell<T, T> {
     const opts = resolvePgOptions(options, false, 'PostgresQueue.open()');
     const core = await PgPlainCore.open<T>(target, opts, 'PostgresQueue.open()');
     return new PostgresQueue<T>(core, opts.durability === 'full');
+  }
+
+  /**
+   * Deletes the waiting item with id `id` (one the serializer cannot read, say).
+   * @returns whether an item was removed
+   */
+  remove(id: number): Promise<boolean> {
+    return this.call(() => this.pgCore.remove(checkItemId(id, 'PostgresQueue.remove()')));
   }
 
   /** Closes the queue (see the SQLite class) and ends the pool it made; a caller's pool stays open. */
