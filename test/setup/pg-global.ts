@@ -1,11 +1,11 @@
 /**
- * Vitest global setup: a PostgreSQL server for the PostgreSQL classes (see test/helpers/pg-server.ts). Sets `PG_URL`
+ * Vitest global setup: a PostgreSQL server for the PostgreSQL classes (see scripts/pg-server.mjs). Sets `PG_URL`
  * for the test processes; when no server can be started, `PG_URL` stays unset and the PostgreSQL classes are skipped
  * (test/helpers/classes.ts), with a note on stderr.
  */
-import { startPg, type PgServer } from '../helpers/pg-server.js';
+import { startPg } from '../../scripts/pg-server.mjs';
 
-let server: PgServer | undefined;
+let server: { url: string; stop(): Promise<void> } | undefined;
 
 export async function setup(): Promise<void> {
   if (process.env.PQ_NO_PG === '1') return;

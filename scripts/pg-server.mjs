@@ -11,22 +11,18 @@ import { join } from 'node:path';
 
 const ROOT = join(tmpdir(), 'persist-queue-pg');
 
-/** A running server and how to stop it. */
-export interface PgServer {
-  url: string;
-  stop(): Promise<void>;
-}
+/** @typedef {{ url: string, stop(): Promise<void> }} PgServer  A running server and how to stop it. */
 
-function alive(pid: number): boolean {
+function alive(pid) {
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return err.code === 'EPERM';
   }
 }
 
-function postmasterPid(dataDir: string): number | undefined {
+function postmasterPid(dataDir) {
   try {
     const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
     return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
@@ -35,7 +31,7 @@ function postmasterPid(dataDir: string): number | undefined {
   }
 }
 
-async function waitGone(pid: number, ms: number): Promise<boolean> {
+async function waitGone(pid, ms) {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (!alive(pid)) return true;
@@ -45,7 +41,7 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
 }
 
 /** Stops the server of `dataDir` by the pid in postmaster.pid (fast shutdown, then SIGKILL). */
-export async function stopByPid(dataDir: string): Promise<void> {
+export async function stopByPid(dataDir) {
   const pid = postmasterPid(dataDir);
   if (pid !== undefined && alive(pid)) {
     process.kill(pid, 'SIGINT'); // fast shutdown
@@ -57,7 +53,7 @@ export async function stopByPid(dataDir: string): Promise<void> {
 }
 
 /** Kills servers of earlier runs whose owning process is gone, and removes their folders. */
-export async function reapStale(): Promise<void> {
+export async function reapStale() {
   if (!existsSync(ROOT)) return;
   for (const name of readdirSync(ROOT)) {
     const dir = join(ROOT, name);
@@ -74,19 +70,21 @@ export async function reapStale(): Promise<void> {
 }
 
 /** A free TCP port on localhost. */
-export function freePort(): Promise<number> {
+/** @returns {Promise<number>} */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
     srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
+      const port = srv.address().port;
       srv.close(() => resolve(port));
     });
   });
 }
 
 /** Starts a throwaway server (or uses `PG_URL`). */
-export async function startPg(): Promise<PgServer> {
+/** @returns {Promise<PgServer>} */
+export async function startPg() {
   if (process.env.PG_URL) return { url: process.env.PG_URL, stop: async () => undefined };
   await reapStale();
   mkdirSync(ROOT, { recursive: true });
