@@ -83,9 +83,12 @@ export function freePort() {
 }
 
 /** Starts a throwaway server (or uses `PG_URL`). */
-/** @returns {Promise<PgServer>} */
-export async function startPg() {
-  if (process.env.PG_URL) return { url: process.env.PG_URL, stop: async () => undefined };
+/**
+ * @param {{ own?: boolean }} [options] - own: always start a new server (ignore PG_URL); it then also has restart()
+ * @returns {Promise<PgServer & { restart?(): Promise<void> }>}
+ */
+export async function startPg(options = {}) {
+  if (process.env.PG_URL && !options.own) return { url: process.env.PG_URL, stop: async () => undefined };
   await reapStale();
   mkdirSync(ROOT, { recursive: true });
   chmodSync(ROOT, 0o777);
@@ -101,7 +104,7 @@ export async function startPg() {
     port,
     user: 'postgres',
     password: 'postgres',
-    persistent: false,
+    persistent: true,
     createPostgresUser: isRoot,
     postgresFlags: ['-c', 'max_connections=300', '-c', 'fsync=on'],
     onLog: () => undefined,
@@ -111,6 +114,11 @@ export async function startPg() {
   await pg.start();
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    /** Fast shutdown by pid, then the same server (data, port) again. */
+    restart: async () => {
+      await stopByPid(dataDir);
+      await pg.start();
+    },
     stop: async () => {
       try {
         await Promise.race([pg.stop(), new Promise((r) => setTimeout(r, 10_000).unref())]);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as pq from '../dist/esm/postgres.js';
+import { startPg } from '../scripts/pg-server.mjs';
 
 const PG_URL = process.env.PG_URL;
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -149,5 +150,55 @@ describe.skipIf(!PG_URL)('postgres backend', () => {
     const rows = await admin.query(`SELECT count(*)::int AS n FROM persist_queue."ack_queue_${name}" WHERE status IN (1, 2)`);
     expect(rows.rows[0].n).toBe(0);
     await Promise.all([producer.close(), consumer.close()]);
+  });
+
+  it('a server restart mid-load: calls in flight fail with ERR_QUEUE_CONNECTION, the queues reconnect, nothing lost or invented', async () => {
+    const server = await startPg({ own: true }); // a server of its own, to restart
+    try {
+      const name = fresh();
+      const producer = await pq.PostgresAckQueue.open(server.url, { name });
+      const consumer = await pq.PostgresAckQueue.open(server.url, { name });
+      const confirmed = new Set<number>();
+      const uncertain = new Set<number>();
+      const errors: string[] = [];
+      const got: number[] = [];
+      let stop = false;
+      const consume = (async () => {
+        while (!stop) {
+          try {
+            const m = await consumer.get({ timeout: 200 });
+            got.push(m.data as number);
+            while (!(await consumer.ack(m).then(() => true, (e) => (errors.push(e.code), false)))) await new Promise((r) => setTimeout(r, 50));
+          } catch (err) {
+            const code = (err as { code?: string }).code;
+            if (code !== 'ERR_QUEUE_EMPTY') errors.push(code ?? String(err));
+            if (code !== 'ERR_QUEUE_EMPTY') await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+      })();
+      for (let n = 0; n < 200; n++) {
+        if (n === 60) await server.restart!();
+        try {
+          await producer.put(n);
+          confirmed.add(n);
+        } catch (err) {
+          errors.push((err as { code?: string }).code ?? String(err));
+          uncertain.add(n);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && (await producer.readyCount().catch(() => 1)) > 0) await new Promise((r) => setTimeout(r, 50));
+      stop = true;
+      await consume;
+      expect(errors.length).toBeGreaterThan(0); // the restart was felt
+      for (const e of errors) expect(e).toBe('ERR_QUEUE_CONNECTION');
+      for (const v of got) expect(confirmed.has(v) || uncertain.has(v)).toBe(true);
+      for (const n of confirmed) expect(got).toContain(n);
+      expect(confirmed.size).toBeGreaterThan(150);
+      await Promise.all([producer.close(), consumer.close()]);
+    } finally {
+      await server.stop();
+    }
   });
 });
