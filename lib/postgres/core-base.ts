@@ -71,7 +71,9 @@ export abstract class PgCoreBase<T> {
     this.t = `${ident(opts.schema)}.${ident(this.table)}`;
     this.h = `${ident(opts.schema)}.pq_holders`;
     this.channel = channelOf(opts.schema);
-    this.orderBy = opts.order === 'filo' ? 'id DESC' : opts.order === 'priority' ? 'priority, id' : 'id';
+    // priority is 0 in fifo/filo tables: ordering by (priority, id) in every order lets the partial index on
+    // (priority, id) WHERE status = 1 serve the claim (forwards or backwards) without a sort.
+    this.orderBy = opts.order === 'filo' ? 'priority DESC, id DESC' : 'priority, id';
     let identity: string;
     if (checked.kind === 'url') identity = checked.url;
     else {
