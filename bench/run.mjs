@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { MODULES, loadModule } from './adapters/index.mjs';
 import { peerVersion } from './adapters/peers-common.mjs';
 import { loadBetterSqlite3 } from './adapters/raw-sqlite.mjs';
-import { parseArgs, wants } from './lib/args.mjs';
+import { parseArgs, wants, wantsQueueReport } from './lib/args.mjs';
 import { runWorker } from './lib/child.mjs';
 import { machineFacts } from './lib/machine.mjs';
 import { runMultiProcess } from './lib/mp.mjs';
@@ -17,6 +17,8 @@ import { effectiveN, WORKLOADS } from './lib/plan.mjs';
 import { renderReport } from './lib/report.mjs';
 import { median, spreadPct, fmtRate } from './lib/stats.mjs';
 import { makeRoot, removeDir } from './lib/tmp.mjs';
+import { renderTasksReport } from './tasks/report.mjs';
+import { runTasksBench } from './tasks/run.mjs';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const t0 = Date.now();
@@ -30,7 +32,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)
 
 // ---- peers ----
 let peerInstall = { ok: true, note: 'not needed (--only without peers)' };
-if (wants(opts, 'peers')) peerInstall = ensurePeers({ install: opts.install, log });
+if (wants(opts, 'peers') || wants(opts, 'tasks')) peerInstall = ensurePeers({ install: opts.install, log });
 if (!peerInstall.ok) log(`peers unavailable: ${peerInstall.note}`);
 
 // ---- systems ----
@@ -157,22 +159,38 @@ if (wants(opts, 'mem')) {
   }
 }
 
+const writeReport = (file, md) => {
+  if (file === '-') return console.log(md);
+  const out = path.resolve(REPO, file);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, md);
+  log(`wrote ${path.relative(REPO, out)}`);
+};
+const queueWallSeconds = (Date.now() - t0) / 1000;
+
+// ---- tasks part (its own report: docs/benchmarks-tasks.md) ----
+let tasks = null;
+if (wants(opts, 'tasks')) {
+  const tt = Date.now();
+  log('tasks part: no-op jobs end to end, raw claim/complete ceiling, enqueue-to-start latency');
+  tasks = await runTasksBench({ opts, root, log });
+  tasks.wallSeconds = (Date.now() - tt) / 1000;
+}
+
 // ---- report ----
 let bsv = null;
 try {
   bsv = loadBetterSqlite3().version;
 } catch {}
 const facts = machineFacts({ tmpRoot: root, betterSqliteVersion: bsv, peerBetterSqliteVersion: peerVersion('better-sqlite3') });
-const md = renderReport({
-  opts, facts, systems, results, memory, peerInstall,
-  argv: process.argv.slice(2), wallSeconds: (Date.now() - t0) / 1000, date: new Date(),
-});
-if (opts.out === '-') console.log(md);
-else {
-  const out = path.resolve(REPO, opts.out);
-  fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, md);
-  log(`wrote ${path.relative(REPO, out)}`);
+if (wantsQueueReport(opts)) {
+  writeReport(opts.out, renderReport({
+    opts, facts, systems, results, memory, peerInstall,
+    argv: process.argv.slice(2), wallSeconds: queueWallSeconds, date: new Date(),
+  }));
 }
-if (opts.json) fs.writeFileSync(path.resolve(opts.json), JSON.stringify({ opts: { ...opts, only: opts.only && [...opts.only], systems: opts.systems && [...opts.systems] }, facts, systems, results, memory }, null, 1));
+if (tasks) {
+  writeReport(opts.tasksOut, renderTasksReport({ res: tasks, facts, argv: process.argv.slice(2), wallSeconds: tasks.wallSeconds, date: new Date(), quick: opts.quick }));
+}
+if (opts.json) fs.writeFileSync(path.resolve(opts.json), JSON.stringify({ opts: { ...opts, only: opts.only && [...opts.only], systems: opts.systems && [...opts.systems], taskSystems: opts.taskSystems && [...opts.taskSystems] }, facts, systems, results, memory, tasks }, null, 1));
 log(`done in ${((Date.now() - t0) / 60000).toFixed(1)} min`);

@@ -5,3 +5,4 @@
  */
 export * from './sqlite.js';
 export * from './file-queue/index.js';
+export * from './tasks.js';

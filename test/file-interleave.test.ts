@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as lib from '../dist/esm/file.js';
 import * as format from '../dist/esm/file-queue/format.js';
+import * as bodies from '../dist/esm/file-queue/records.js';
 import { tempDir } from './helpers/classes.js';
 
 const LIB = pathToFileURL(fileURLToPath(new URL('../dist/esm/file.js', import.meta.url))).href;
@@ -101,7 +102,7 @@ describe('file queue: a process whose view of the log is behind', () => {
     a.put({ n: 0 });
     await sleep(40);
     // A holder that died in the middle of a roll: END written, the next segment created but still empty.
-    appendFileSync(join(q, 'seg-0000000001.log'), format.encodeEnd({ t: format.T_END, reason: format.END_ROLL }));
+    appendFileSync(join(q, 'seg-0000000001.log'), bodies.encodeEnd({ t: format.T_END, reason: format.END_ROLL }));
     writeFileSync(join(q, 'seg-0000000002.log'), '');
     expect(a.size()).toBe(1); // A looks (lock-free): segment 2 is unborn, nothing new
     // B recovers: replaces segment 2 and puts 3 items.

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as lib from '../dist/esm/file.js';
 import * as format from '../dist/esm/file-queue/format.js';
+import * as bodies from '../dist/esm/file-queue/records.js';
 import { caught, tempDir } from './helpers/classes.js';
 
 const WORKER = fileURLToPath(new URL('./workers/file-worker.mjs', import.meta.url));
@@ -272,7 +273,7 @@ describe('file queue: checkpoint is only a hint', () => {
       expect(drain(q)).toEqual(items([1, 2, 3, 4, 5]));
       q.close();
       // A fresh, valid checkpoint was written.
-      expect(format.decodeCheckpoint(readFileSync(ck))).toBeDefined();
+      expect(bodies.decodeCheckpoint(readFileSync(ck))).toBeDefined();
     });
   }
 
@@ -341,7 +342,7 @@ describe('file queue: a segment that holds waiting items is gone', () => {
           .filter((r) => r.type === format.T_PUT)
           .map((r) => {
             const b = readFileSync(join(q0, gone));
-            const put = format.decodeBody(format.T_PUT, b[r.start + 3]!, b.subarray(r.start + format.REC_HEADER, r.end)) as { data: Uint8Array };
+            const put = bodies.decodeBody(format.T_PUT, b[r.start + 3]!, b.subarray(r.start + format.REC_HEADER, r.end)) as { data: Uint8Array };
             return JSON.parse(Buffer.from(put.data).toString()).i as number;
           }),
       );
@@ -390,7 +391,7 @@ describe('file queue: unique queue with skipCorrupt', () => {
     const seg = segFiles(q0)[0]!;
     const victim = records(join(q0, seg)).filter((r) => r.type === format.T_PUT)[0]!;
     const b0 = readFileSync(join(q0, seg));
-    const lost = (JSON.parse(Buffer.from((format.decodeBody(format.T_PUT, b0[victim.start + 3]!, b0.subarray(victim.start + format.REC_HEADER, victim.end)) as { data: Uint8Array }).data).toString()) as { i: number }).i;
+    const lost = (JSON.parse(Buffer.from((bodies.decodeBody(format.T_PUT, b0[victim.start + 3]!, b0.subarray(victim.start + format.REC_HEADER, victim.end)) as { data: Uint8Array }).data).toString()) as { i: number }).i;
     const b = readFileSync(join(q0, seg));
     b[victim.end - 2] ^= 0x10;
     writeFileSync(join(q0, seg), b);
@@ -399,7 +400,7 @@ describe('file queue: unique queue with skipCorrupt', () => {
     expect(drain(q)).toEqual(items(range(0, 400).filter((i) => i !== lost)));
     expect(q.corruptSkipped).toBe(1);
     q.close(); // writes a checkpoint holding the set of waiting items
-    const ck = format.decodeCheckpoint(readFileSync(join(q0, 'checkpoint')));
+    const ck = bodies.decodeCheckpoint(readFileSync(join(q0, 'checkpoint')));
     expect(ck?.hashes).toBeDefined();
     const q2 = lib.FileQueueSync.open(q0, { durability: 'off', unique: true, segmentBytes: 4096 });
     expect(q2.size()).toBe(0);

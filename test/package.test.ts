@@ -12,8 +12,8 @@ const run = (code: string, type: 'module' | 'commonjs'): string =>
   execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], { cwd: root, encoding: 'utf8' });
 
 describe('package entry points', () => {
-  it('exports ., ./file and ./sqlite with types first, for import and require', () => {
-    for (const entry of ['.', './file', './sqlite']) {
+  it('exports ., ./file, ./sqlite and ./tasks with types first, for import and require', () => {
+    for (const entry of ['.', './file', './sqlite', './tasks']) {
       const target = pkg.exports[entry];
       for (const cond of ['import', 'require']) {
         expect(Object.keys(target[cond])[0]).toBe('types');
@@ -33,12 +33,12 @@ describe('package entry points', () => {
           type,
         ),
       );
-    for (const spec of ['persist-queue', 'persist-queue/sqlite', 'persist-queue/file']) {
+    for (const spec of ['persist-queue', 'persist-queue/sqlite', 'persist-queue/file', 'persist-queue/tasks']) {
       const esm = names('module', spec);
       expect(esm).toEqual(names('commonjs', spec));
       expect(esm).toContain('QueueError');
     }
-    expect(names('module', 'persist-queue')).toEqual(expect.arrayContaining(['SqliteQueue', 'SqliteQueueSync', 'SqliteAckQueue', 'SqliteAckQueueSync']));
+    expect(names('module', 'persist-queue')).toEqual(expect.arrayContaining(['SqliteQueue', 'SqliteQueueSync', 'SqliteAckQueue', 'SqliteAckQueueSync', 'TaskQueue', 'TaskQueueSync', 'Worker']));
   });
 
   it('exports ./postgres with types first, for import and require', () => {

@@ -9,9 +9,14 @@ const HELP = `usage: node bench/run.mjs [flags]
                           batched rows use 20x, multi-process rows 4x this cap
   --phase-seconds 2.5      wall-time cap per timed phase; a capped phase reports the items it did
   --mem-n 1000000         items in the memory / open-time pass (1 KiB each)
-  --only a,b,c,d,conc,mem,python,peers,raw,lib   run only these parts (default: all)
+  --only a,b,c,d,conc,mem,tasks,python,peers,raw,lib   run only these parts (default: all; 'tasks' = the
+                          task-layer part, reported in docs/benchmarks-tasks.md; '--only tasks' runs just it)
   --systems LIST          only these system ids (see README), e.g. SqliteQueueSync,raw-sqlite
   --out docs/benchmarks.md  where to write the report ('-' = stdout only)
+  --tasks-n 20000         jobs per end-to-end run of the tasks part (also the raw ceiling's N)
+  --lat-samples 100       jobs per latency row of the tasks part
+  --task-systems LIST     tasks part: only these of persist-queue,plainjob,liteque,bullmq,raw
+  --tasks-out docs/benchmarks-tasks.md  where the tasks part's report goes ('-' = stdout)
   --no-install            do not install bench/peers/node_modules when missing
   --json FILE             also dump all raw results as JSON
   -h, --help`;
@@ -20,6 +25,7 @@ export function parseArgs(argv) {
   const o = {
     quick: false, n: null, runs: null, fullN: null, phaseSeconds: null, memN: null,
     only: null, systems: null, out: 'docs/benchmarks.md', install: true, json: null,
+    tasksN: null, latSamples: null, taskSystems: null, tasksOut: null,
   };
   const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
   const num = (flag, v) => {
@@ -45,6 +51,10 @@ export function parseArgs(argv) {
       case '--only': o.only = new Set(list(val())); break;
       case '--systems': o.systems = new Set(list(val())); break;
       case '--out': o.out = val(); break;
+      case '--tasks-n': o.tasksN = Math.round(num('--tasks-n', val())); break;
+      case '--lat-samples': o.latSamples = Math.round(num('--lat-samples', val())); break;
+      case '--task-systems': o.taskSystems = new Set(list(val())); break;
+      case '--tasks-out': o.tasksOut = val(); break;
       case '--no-install': o.install = false; break;
       case '--json': o.json = val(); break;
       case '-h': case '--help': console.log(HELP); process.exit(0);
@@ -56,9 +66,15 @@ export function parseArgs(argv) {
     : { n: [10000, 100000], runs: 3, fullN: 500, phaseSeconds: 2.5, memN: 1000000 };
   for (const k of Object.keys(d)) if (o[k] == null) o[k] = d[k];
   o.n.sort((x, y) => x - y);
+  o.tasksOut ??= o.out === '-' ? '-' : 'docs/benchmarks-tasks.md';
   return o;
 }
 
 export function wants(opts, part) {
   return !opts.only || opts.only.has(part);
+}
+
+/** Whether any part of the queue report (docs/benchmarks.md) runs. */
+export function wantsQueueReport(opts) {
+  return ['a', 'b', 'c', 'd', 'conc', 'mem'].some((p) => wants(opts, p));
 }

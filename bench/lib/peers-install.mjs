@@ -10,7 +10,10 @@ import { PEERS_DIR } from '../adapters/peers-common.mjs';
 
 export function ensurePeers({ install, log }) {
   const nm = path.join(PEERS_DIR, 'node_modules');
-  if (fs.existsSync(nm)) return { ok: true, note: 'already installed' };
+  const deps = Object.keys(JSON.parse(fs.readFileSync(path.join(PEERS_DIR, 'package.json'), 'utf8')).dependencies ?? {});
+  const missing = deps.filter((d) => !fs.existsSync(path.join(nm, d, 'package.json')));
+  if (fs.existsSync(nm) && missing.length === 0) return { ok: true, note: 'already installed' };
+  if (fs.existsSync(nm)) log(`peers missing from bench/peers/node_modules: ${missing.join(', ')}`);
   if (!install) return { ok: false, note: 'bench/peers/node_modules missing and --no-install given' };
   const hasLock = fs.existsSync(path.join(PEERS_DIR, 'package-lock.json'));
   const args = [hasLock ? 'ci' : 'install', '--prefix', PEERS_DIR, '--no-audit', '--no-fund'];

@@ -35,6 +35,3 @@ export function crc32(buf: Uint8Array, start = 0, end = buf.length, prev = 0): n
   if (native === undefined || end - start < 64) return crc32Js(buf, start, end, prev);
   return native(start === 0 && end === buf.length ? buf : buf.subarray(start, end), prev) >>> 0;
 }
-
-/** Whether the native implementation is in use (for tests). */
-export const nativeCrc = native !== undefined;

@@ -17,7 +17,11 @@ export type QueueErrorCode =
   | 'ERR_QUEUE_IO'
   | 'ERR_QUEUE_FOREIGN_MESSAGE'
   | 'ERR_QUEUE_CLIENT_MISSING'
-  | 'ERR_QUEUE_CONNECTION';
+  | 'ERR_QUEUE_CONNECTION'
+  | 'ERR_TASK_FAILED'
+  | 'ERR_TASK_CANCELLED'
+  | 'ERR_TASK_TIMEOUT'
+  | 'ERR_TASK_NOT_FOUND';
 
 /** Node's codes used on the `TypeError`/`RangeError` thrown for bad arguments and options. */
 export type ArgumentCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE';
@@ -142,4 +146,15 @@ export function describe(value: unknown): string {
   let shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
   return `Received type ${typeof value} (${shown})`;
+}
+
+/** The `code` of a Node.js system error (`'ENOENT'`, ...), or undefined. */
+export function errnoOf(err: unknown): string | undefined {
+  const c = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
+/** `taskDone()` called more times than items (`what`) were taken: QueueError `ERR_QUEUE_TASK_DONE`. */
+export function taskDoneExcess(what: 'items' | 'messages' = 'items'): QueueError {
+  return new QueueError(`taskDone() called more times than ${what} were taken`, 'ERR_QUEUE_TASK_DONE');
 }

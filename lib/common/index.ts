@@ -16,4 +16,5 @@ export {
   type ArgumentCode,
 } from './errors.js';
 export type { Serializer, SerializerOption } from './serializer.js';
+export type { BaseQueueOptions } from './options.js';
 export type { PutOptions, PutManyOptions, GetOptions, JoinOptions } from './shell.js';

@@ -6,6 +6,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { argTypeError, argValueError, describe, rangeError } from './errors.js';
+import type { SerializerOption } from './serializer.js';
 
 /** One rule of an options schema. */
 export type OptionRule =
@@ -125,23 +126,18 @@ export function checkTimeout(value: unknown, label = 'timeout'): number | undefi
   return value;
 }
 
-/** Common schema for the waiting options of `get()`, `getMany()` and `put()`. */
-export const WAIT_SCHEMA: OptionSchema = {
-  block: { kind: 'boolean' },
-  timeout: { kind: 'custom', check: (v, label) => void checkTimeout(v, label) },
-};
-
-/** Resolved waiting options. `timeout` is `Infinity` when the call may wait for ever, 0 for a non-blocking call. */
-export interface WaitSpec {
-  /** Milliseconds the call may wait: 0 when not blocking, Infinity for no limit. */
-  timeout: number;
-}
-
-/** Turns `{block, timeout}` into a {@link WaitSpec}. `block: false` wins over `timeout`. */
-export function toWaitSpec(options: { block?: boolean; timeout?: number } | undefined): WaitSpec {
-  if (options === undefined) return { timeout: Infinity };
-  if (options.block === false) return { timeout: 0 };
-  return { timeout: options.timeout ?? Infinity };
+/** The options every queue class takes (file and SQLite, plain and ack). */
+export interface BaseQueueOptions<T = unknown> {
+  /**
+   * Most waiting items; a put into a full queue waits (`block`/`timeout`). 0 = unbounded.
+   * @default 0
+   */
+  maxSize?: number;
+  /**
+   * `'json'` (UTF-8 JSON, readable by Python persist-queue), `'v8'` (structured clone) or `{ encode, decode }`.
+   * @default 'json'
+   */
+  serializer?: SerializerOption<T>;
 }
 
 /** Checks an item id argument (`remove(id)`): a non-negative safe integer. */

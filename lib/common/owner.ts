@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
+import { errnoOf } from './errors.js';
 
 /**
  * The start time of a process in clock ticks since boot, or undefined where /proc is not available or the process is
@@ -65,6 +66,6 @@ export function isOwnerAlive(token: string): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return errnoOf(err) === 'EPERM';
   }
 }

@@ -106,7 +106,7 @@ export class AsyncWaits {
   private closedError: Error | undefined;
 
   /** @param signal - the queue's process-wide signal; a notify wakes every sleeper at once */
-  constructor(private readonly signal: Signal) {}
+  constructor(private readonly signal: Pick<Signal, 'on' | 'off'>) {}
 
   /**
    * Runs `attempt` until it returns something other than {@link RETRY}.

@@ -6,7 +6,7 @@
  * @module
  */
 import type { PutEntry, QueueCore } from '../common/core.js';
-import { argTypeError, describe, QueueCorruptError, QueueError, rangeError } from '../common/errors.js';
+import { argTypeError, describe, QueueCorruptError, QueueError, rangeError, taskDoneExcess } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
 import { decodeError, resolveSerializer, type Codec } from '../common/serializer.js';
 import { RETRY, type Retry, type Signal } from '../common/wait.js';
@@ -14,7 +14,9 @@ import { T_DONE, T_FLAG, T_RETURN, type Rec } from './format.js';
 import { hash64 } from './hashset.js';
 import { prepareFolder } from './folder.js';
 import { resolveFileOptions, type ResolvedFileOptions } from './options.js';
-import { LockBusyError, Store, UNDECODABLE, type Ctx, type TakePlan, type Undecodable } from './store.js';
+import { LockBusyError } from './fence.js';
+import { Store, type Ctx } from './store.js';
+import { UNDECODABLE, type TakePlan, type Undecodable } from './take-planner.js';
 
 /** Framing bytes around an item's data in the worst case (PUT header, id, hash, link). */
 const RECORD_OVERHEAD = 40;
@@ -324,11 +326,11 @@ export class FileCore<T> implements QueueCore<T, T> {
 
   taskDone(): void {
     if (this.opts.autoCommit) {
-      if (this.unfinished === 0) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      if (this.unfinished === 0) throw taskDoneExcess();
       if (this.unfinished === 1) this.store.op(this.ctx, () => this.store.write([{ t: T_FLAG, owner: this.owner, on: false }]));
       this.unfinished--;
     } else {
-      if (this.heldCount === 0) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      if (this.heldCount === 0) throw taskDoneExcess();
       this.store.op(this.ctx, () => {
         this.store.write([{ t: T_DONE, owner: this.owner, count: 1 }]);
         this.store.durable();

@@ -40,17 +40,20 @@ export function lockDir(path: string, options: DirLockOptions): DirHold {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     let stale = false;
+    let gone = false;
     try {
       stale = statSync(path).mtimeMs < Date.now() - options.stale;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      stale = true; // released between our mkdir and stat: try once more
+      gone = true; // released between our mkdir and stat: try once more (never remove what is there by then)
     }
-    if (!stale) throw errno(`Lock directory ${path} is held by another process`, 'ELOCKED');
-    try {
-      rmdirSync(path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    if (!stale && !gone) throw errno(`Lock directory ${path} is held by another process`, 'ELOCKED');
+    if (stale) {
+      try {
+        rmdirSync(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
     }
     try {
       mkdirSync(path);
@@ -59,7 +62,13 @@ export function lockDir(path: string, options: DirLockOptions): DirHold {
       throw e;
     }
   }
-  return new Hold(path, options);
+  try {
+    return new Hold(path, options);
+  } catch (e) {
+    // Removed between our mkdir and its first refresh (broken as stale or as a dead holder's): not ours.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw errno(`Lock directory ${path} is held by another process`, 'ELOCKED');
+    throw e;
+  }
 }
 
 class Hold implements DirHold {

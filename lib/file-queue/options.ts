@@ -4,14 +4,13 @@
  * @module
  */
 import { argValueError } from '../common/errors.js';
-import { validateOptions, type OptionSchema } from '../common/options.js';
-import type { SerializerOption } from '../common/serializer.js';
+import { validateOptions, type BaseQueueOptions, type OptionSchema } from '../common/options.js';
 
 /** The `durability` option of the file queues. */
 export type FileDurability = 'full' | 'normal' | 'off';
 
 /** Options of {@link FileQueue.open} and {@link FileQueueSync.open}. */
-export interface FileQueueOptions<T = unknown> {
+export interface FileQueueOptions<T = unknown> extends BaseQueueOptions<T> {
   /**
    * Which item `get()` takes: the oldest (`'fifo'`) or the newest (`'filo'`). `'priority'` is for the SQLite queues
    * only and is rejected. A queue folder keeps the order it was created with; opening it with another order is a
@@ -26,16 +25,6 @@ export interface FileQueueOptions<T = unknown> {
    * @default false
    */
   unique?: boolean;
-  /**
-   * Most waiting items; a put into a full queue waits (`block`/`timeout`). 0 = unbounded.
-   * @default 0
-   */
-  maxSize?: number;
-  /**
-   * `'json'` (UTF-8 JSON), `'v8'` (structured clone) or `{ encode, decode }`.
-   * @default 'json'
-   */
-  serializer?: SerializerOption<T>;
   /**
    * `'full'`: a returned put (and a get's removal) is on disk before the call returns (fdatasync; concurrent puts of a
    * {@link FileQueue} share one). `'normal'`: survives a killed process; the data is flushed in the background every

@@ -11,7 +11,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { PutEntry } from '../common/core.js';
-import { ForeignMessageError, QueueError } from '../common/errors.js';
+import { ForeignMessageError, taskDoneExcess } from '../common/errors.js';
 import { messageId, type AckMessage, type AckQueueItem, type AckStatus, type ClearAckedOptions } from './ack-types.js';
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive } from '../common/owner.js';
@@ -19,7 +19,8 @@ import { RETRY, type Retry } from '../common/wait.js';
 import { randomBytes } from 'node:crypto';
 import { translateError } from './connection.js';
 import { LEASED, NO_LEASE, NO_OWNER, ORPHAN, TAG_LENGTH } from './schema.js';
-import { SKIP, SqliteCoreBase, type Flavour } from './core-base.js';
+import { SqliteCoreBase, type Flavour } from './core-base.js';
+import { SKIP } from './rows.js';
 import type { ResolvedSqliteOptions } from './options.js';
 
 const INITED = 0;
@@ -231,7 +232,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       // without it readTaken throws (with the message's id) and the transaction rolls back
       msgs = [];
       for (const r of rows) {
-        const data = this.readTaken(r);
+        const data = this.rows.take(r);
         if (data === SKIP) this.s.fail!.run(r._id);
         else msgs.push(this.message(r, data));
       }
@@ -334,7 +335,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       if (++this.sinceTighten >= TIGHTEN_EVERY) this.tighten();
       let msg: AckMessage<T>;
       try {
-        const data = this.readTaken(row);
+        const data = this.rows.take(row);
         if (data === SKIP) {
           // skipCorrupt: the damaged or undecodable message is marked failed (kept for inspection), counted, and we go on
           this.guard('get failed', () => this.s.fail!.run(row._id));
@@ -396,11 +397,11 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   peek(): T | undefined {
-    return this.firstIntact(this.guard('peek failed', () => this.s.peek!.all(this.seq, this.cursor, this.opts.skipCorrupt ? 100 : 1) as Row[]));
+    return this.rows.first(this.guard('peek failed', () => this.s.peek!.all(this.seq, this.cursor, this.opts.skipCorrupt ? 100 : 1) as Row[]));
   }
 
   taskDone(): void {
-    if (this.done >= this.taken) throw new QueueError('taskDone() called more times than messages were taken', 'ERR_QUEUE_TASK_DONE');
+    if (this.done >= this.taken) throw taskDoneExcess('messages');
     this.done++;
   }
 
@@ -508,7 +509,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       status: STATUS_NAME[r.status] ?? 'ready',
       attempts: r.pq_attempts,
       timestamp: Math.round(r.timestamp * 1000),
-      ...this.tryDecodeRow(r),
+      ...this.rows.tryDecode(r),
     }));
   }
 

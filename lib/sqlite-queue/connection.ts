@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { argValueError, QueueCorruptError, QueueError, QueueLockedError } from '../common/errors.js';
+import { argValueError, errnoOf, QueueCorruptError, QueueError, QueueLockedError } from '../common/errors.js';
 import { checkPath } from '../common/options.js';
 
 /** The `durability` option. */
@@ -32,7 +32,7 @@ export function checkDbPath(value: unknown, where: string): string {
   try {
     if (statSync(full).isDirectory()) throw argValueError(`The queue file path is a folder: ${full}`);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (errnoOf(err) !== 'ENOENT') throw err;
   }
   return full;
 }

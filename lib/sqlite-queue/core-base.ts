@@ -8,28 +8,17 @@ import type Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import type { PutEntry, QueueCore } from '../common/core.js';
 import { crc32 } from '../common/crc.js';
-import { argTypeError, describe, QueueCorruptError, QueueError, QueueLockedError, rangeError, SerializationError } from '../common/errors.js';
+import { argTypeError, describe, QueueError, QueueLockedError, rangeError } from '../common/errors.js';
 import { newOwner, retireOwner } from '../common/owner.js';
-import { decodeError, decodeItem, resolveSerializer, type Codec } from '../common/serializer.js';
+import { resolveSerializer, type Codec } from '../common/serializer.js';
 import { acquireSignal, releaseSignal, RETRY, type Retry, type Signal } from '../common/wait.js';
 import { checkDbPath, isBusy, openConnection, translateError } from './connection.js';
 import { tableName, type ResolvedSqliteOptions } from './options.js';
+import { RowReader } from './rows.js';
 import { ensureSchema } from './schema.js';
 
 /** How often an idle waiter re-checks for expired leases and dead holders even when nothing was written. */
 const SWEEP_MS = 1000;
-
-/** Returned by {@link SqliteCoreBase.readTaken} for a row that `skipCorrupt` drops. */
-export const SKIP: unique symbol = Symbol('persist-queue.skip');
-/** The type of {@link SKIP}. */
-export type Skip = typeof SKIP;
-
-/** The columns of a stored row that reading it needs. */
-export interface StoredRow {
-  _id: number;
-  data: Buffer;
-  pq_crc?: number | null;
-}
 
 /** SQLite's own lock wait for a Promise class; longer conflicts are retried by the shell on timers. */
 const ASYNC_BUSY_MS = 5;
@@ -81,6 +70,7 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     this.codec = resolveSerializer<T>(opts.serializer, opts.unique);
     this.table = tableName(opts);
     this.quoted = `\`${this.table}\``;
+    this.rows = new RowReader(this.codec, opts.skipCorrupt, this.table, this.file);
     // A Promise class never lets SQLite wait long, not even while opening: openAsync() retries a lock conflict at open
     // on timers for up to busyTimeout, so the event loop stays free.
     this.busyMs = flavour === 'async' ? Math.min(opts.busyTimeout, ASYNC_BUSY_MS) : opts.busyTimeout;
@@ -255,94 +245,12 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     return crc32(data);
   }
 
+  /** Checks and decodes stored rows; counts what `skipCorrupt` drops. */
+  protected readonly rows: RowReader<T>;
+
   /** Rows skipped by `skipCorrupt`. */
-  corruptSkipped = 0;
-
-  /** Why a stored row cannot be trusted, or undefined when it is intact (rows Python wrote have no checksum). */
-  protected damage(row: StoredRow): string | undefined {
-    if (!Buffer.isBuffer(row.data)) return 'is not a BLOB';
-    if (row.pq_crc != null && crc32(row.data) !== row.pq_crc) return 'failed its checksum';
-    return undefined;
-  }
-
-  /**
-   * For a get: true when the row is intact; false when it is damaged and `skipCorrupt` is set (counted, the caller
-   * drops it); else throws {@link QueueCorruptError} (with the row's id) so that the caller's transaction rolls back
-   * and the row stays.
-   */
-  protected intact(row: StoredRow): boolean {
-    const why = this.damage(row);
-    if (why === undefined) return true;
-    if (!this.opts.skipCorrupt) throw this.corruptError(row, why);
-    this.corruptSkipped++;
-    return false;
-  }
-
-  private corruptError(row: StoredRow, why: string): QueueCorruptError {
-    return new QueueCorruptError(`stored item ${this.table}#${row._id} in ${this.file} ${why}`, { id: row._id });
-  }
-
-  /**
-   * For a get: the row's item, checked and decoded; {@link SKIP} when it is damaged or cannot be decoded and
-   * `skipCorrupt` is set (counted: the caller drops the row, or marks it failed); else throws
-   * {@link QueueCorruptError} or {@link SerializationError} with the row's id, so that the caller rolls back and
-   * the row stays where it was.
-   */
-  protected readTaken(row: StoredRow): T | Skip {
-    if (!this.intact(row)) return SKIP;
-    try {
-      return this.codec.decode(row.data);
-    } catch (cause) {
-      if (!this.opts.skipCorrupt) throw decodeError(this.codec as Codec<unknown>, `${this.table}#${row._id}`, cause, row._id);
-      this.corruptSkipped++;
-      return SKIP;
-    }
-  }
-
-  /**
-   * Checks a stored row's checksum and decodes it. Damage is a QueueCorruptError; bytes the serializer cannot read
-   * are a SerializationError; both carry the row's id. Either way the caller's transaction rolls back.
-   */
-  protected decodeRow(row: StoredRow): T {
-    const why = this.damage(row);
-    if (why !== undefined) throw this.corruptError(row, why);
-    return this.decodeIntact(row);
-  }
-
-  /**
-   * Decodes a row whose checksum was already checked ({@link intact}); bytes the serializer cannot read are a
-   * SerializationError with the row's id. (The error's label is built only when decoding fails.)
-   */
-  protected decodeIntact(row: StoredRow): T {
-    try {
-      return this.codec.decode(row.data);
-    } catch {
-      return decodeItem(this.codec, row.data, `${this.table}#${row._id}`, row._id);
-    }
-  }
-
-  /** What a row holds, or the error that reading it gives (for `items()`, which reports bad rows one by one). */
-  protected tryDecodeRow(row: StoredRow): { data: T } | { error: QueueCorruptError | SerializationError } {
-    try {
-      return { data: this.decodeRow(row) };
-    } catch (err) {
-      if (err instanceof QueueCorruptError || err instanceof SerializationError) return { error: err };
-      throw err;
-    }
-  }
-
-  /** The first intact row of `rows` decoded (peek with `skipCorrupt`), or undefined. */
-  protected firstIntact(rows: StoredRow[]): T | undefined {
-    for (const row of rows) {
-      if (!this.opts.skipCorrupt) return this.decodeRow(row);
-      if (this.damage(row) !== undefined) continue;
-      try {
-        return this.codec.decode(row.data);
-      } catch {
-        // skipCorrupt: a get will drop it; peek shows the next one
-      }
-    }
-    return undefined;
+  get corruptSkipped(): number {
+    return this.rows.skipped;
   }
 
   preparePut(item: T, priority: unknown): PutEntry {

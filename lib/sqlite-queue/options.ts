@@ -4,12 +4,11 @@
  * @module
  */
 import { argValueError } from '../common/errors.js';
-import { validateOptions, type OptionSchema } from '../common/options.js';
-import type { SerializerOption } from '../common/serializer.js';
+import { validateOptions, type BaseQueueOptions, type OptionSchema } from '../common/options.js';
 import type { Durability } from './connection.js';
 
 /** Options of {@link SqliteQueue.open} and {@link SqliteQueueSync.open}. */
-export interface SqliteQueueOptions<T = unknown> {
+export interface SqliteQueueOptions<T = unknown> extends BaseQueueOptions<T> {
   /**
    * Which item `get()` takes: oldest (`'fifo'`), newest (`'filo'`), or lowest `priority` then oldest (`'priority'`).
    * Each order has its own table, as in Python persist-queue.
@@ -22,16 +21,6 @@ export interface SqliteQueueOptions<T = unknown> {
    * @default false
    */
   unique?: boolean;
-  /**
-   * Most waiting items; a put into a full queue waits (`block`/`timeout`). 0 = unbounded.
-   * @default 0
-   */
-  maxSize?: number;
-  /**
-   * `'json'` (UTF-8 JSON, readable by Python persist-queue), `'v8'` (structured clone) or `{ encode, decode }`.
-   * @default 'json'
-   */
-  serializer?: SerializerOption<T>;
   /**
    * `'full'`: a returned put survives power loss (`synchronous=FULL`). `'normal'`: survives a killed process
    * (`synchronous=NORMAL`, WAL). `'off'`: `synchronous=OFF`.
@@ -64,7 +53,7 @@ export interface SqliteQueueOptions<T = unknown> {
 }
 
 /** Options of {@link SqliteAckQueue.open} and {@link SqliteAckQueueSync.open}. */
-export interface SqliteAckQueueOptions<T = unknown> {
+export interface SqliteAckQueueOptions<T = unknown> extends BaseQueueOptions<T> {
   /**
    * `'fifo'` or `'filo'` (tables `ack_queue_<name>`, `ack_filo_queue_<name>`).
    * @default 'fifo'
@@ -76,10 +65,8 @@ export interface SqliteAckQueueOptions<T = unknown> {
    * @default false
    */
   unique?: boolean;
-  /** @default 0 — see {@link SqliteQueueOptions.maxSize}; counts ready items. */
+  /** @default 0 — see {@link BaseQueueOptions.maxSize}; counts ready items. */
   maxSize?: number;
-  /** @default 'json' — see {@link SqliteQueueOptions.serializer}. */
-  serializer?: SerializerOption<T>;
   /** @default 'full' — see {@link SqliteQueueOptions.durability}. */
   durability?: Durability;
   /** @default 'default' — see {@link SqliteQueueOptions.name}. */

@@ -11,11 +11,12 @@
  */
 import type Database from 'better-sqlite3';
 import type { PutEntry } from '../common/core.js';
-import { QueueError } from '../common/errors.js';
+import { taskDoneExcess } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
 import { translateError } from './connection.js';
-import { SKIP, SqliteCoreBase, type Flavour } from './core-base.js';
+import { SqliteCoreBase, type Flavour } from './core-base.js';
+import { SKIP } from './rows.js';
 import type { ResolvedSqliteOptions } from './options.js';
 
 /** How long a cleared task count may wait before the pq_pending flag is dropped (see unflagSoon). */
@@ -114,7 +115,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       const kept: Row[] = [];
       items = [];
       for (const r of rows) {
-        const item = this.readTaken(r);
+        const item = this.rows.take(r);
         if (item !== SKIP) {
           kept.push(r);
           items.push(item);
@@ -172,7 +173,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       if (!row) return RETRY; // the transaction path notes the idle version race-free
       let item: T;
       try {
-        const got = this.readTaken(row);
+        const got = this.rows.take(row);
         if (got === SKIP) continue; // skipCorrupt: the damaged or undecodable row is gone and counted
         item = got;
       } catch (err) {
@@ -227,16 +228,16 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   }
 
   peek(): T | undefined {
-    return this.firstIntact(this.guard('peek failed', () => this.s.peek!.all(this.opts.skipCorrupt ? 100 : 1) as Row[]));
+    return this.rows.first(this.guard('peek failed', () => this.s.peek!.all(this.opts.skipCorrupt ? 100 : 1) as Row[]));
   }
 
   taskDone(): void {
     if (this.opts.autoCommit) {
-      if (this.unfinished === 0) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      if (this.unfinished === 0) throw taskDoneExcess();
       if (--this.unfinished === 0) this.unflagSoon();
     } else {
       const id = this.held[0];
-      if (id === undefined) throw new QueueError('taskDone() called more times than items were taken', 'ERR_QUEUE_TASK_DONE');
+      if (id === undefined) throw taskDoneExcess();
       this.guard('taskDone failed', () => this.s.unhold!.run(this.table, id));
       this.held.shift();
     }

@@ -13,6 +13,7 @@ import zlib from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as format from '../../dist/esm/file-queue/format.js';
+import * as bodies from '../../dist/esm/file-queue/records.js';
 import { FILE_CLASSES, SQLITE_CLASSES, tempDir } from '../helpers/classes.js';
 import { prng, report, seedFor, spawnChild, subSeed, workerPath } from './helpers.js';
 
@@ -327,7 +328,7 @@ describe('hostile bytes: file queues', () => {
       expect(last[last.length - 1]!.type, `${t.name}: the last record is a PUT`).toBe(format.T_PUT);
       const lastRec = last[last.length - 1]!;
       const body = readFileSync(join(loc, segs[segs.length - 1]!)).subarray(lastRec.start + format.REC_HEADER, lastRec.end);
-      const put = format.decodeBody(format.T_PUT, readFileSync(join(loc, segs[segs.length - 1]!))[lastRec.start + 3]!, body) as { data: Uint8Array };
+      const put = bodies.decodeBody(format.T_PUT, readFileSync(join(loc, segs[segs.length - 1]!))[lastRec.start + 3]!, body) as { data: Uint8Array };
       const lastKey = JSON.parse(Buffer.from(put.data).toString('utf8')).k as string;
       templates.set(t.name, { loc, stale: `${loc}.stale-checkpoint`, baseline: [], lastKey });
     }

@@ -1,0 +1,356 @@
+/**
+ * Public types of the task layer: jobs, their options, schedules, worker handlers and options.
+ *
+ * @module
+ */
+import type { SerializerOption } from '../common/serializer.js';
+import type { Durability } from '../sqlite-queue/connection.js';
+
+/**
+ * Where a job is: `'pending'` (can run now), `'scheduled'` (its runAt is in the future, including a retry waiting its
+ * backoff), `'running'`, `'succeeded'`, `'failed'` (attempts used up: the dead letter), `'cancelled'`.
+ */
+export type JobStatus = 'pending' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** A failure as stored on a job: a thrown non-Error is kept as its string in `message` (name `'NonError'`). */
+export interface JobError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+}
+
+/** A job as stored. Dates are `Date` objects. */
+export interface Job<D = unknown, R = unknown> {
+  id: number;
+  task: string;
+  data: D;
+  status: JobStatus;
+  priority: number;
+  /** Attempts started so far (a running attempt counts). */
+  attempts: number;
+  /**
+   * Attempts allowed, the first run included. A job enqueued without `maxAttempts` shows 3 until a worker claims it;
+   * the worker's per-task default (if any) is written at the first claim.
+   */
+  maxAttempts: number;
+  runAt: Date;
+  createdAt: Date;
+  startedAt?: Date;
+  finishedAt?: Date;
+  result?: R;
+  error?: JobError;
+  progress?: unknown;
+  key?: string;
+}
+
+/** Retry delays. The n-th retry waits `delay` (fixed) or `delay * 2^(n-1)` (exponential), at most `maxDelay`. */
+export interface Backoff {
+  /** `'fixed'` or `'exponential'`. */
+  type: 'fixed' | 'exponential';
+  /** Milliseconds (>= 0): the fixed delay, or the first delay of an exponential backoff. */
+  delay: number;
+  /**
+   * Upper bound of a delay in ms.
+   * @default Infinity
+   */
+  maxDelay?: number;
+  /**
+   * 0..1: each delay is multiplied by a random factor in `[1 - jitter, 1]`.
+   * @default 0
+   */
+  jitter?: number;
+}
+
+/** Options of `enqueue()`. */
+export interface EnqueueOptions {
+  /**
+   * Integer; lower runs first.
+   * @default 0
+   */
+  priority?: number;
+  /**
+   * Milliseconds from now before the job may run (not with `runAt`).
+   * @default 0
+   */
+  delay?: number;
+  /**
+   * When the job may run: a Date or epoch ms (not with `delay`).
+   * @default now
+   */
+  runAt?: Date | number;
+  /**
+   * Attempts allowed, the first run included (integer >= 1).
+   * @default 3 (or the worker's per-task `maxAttempts`)
+   */
+  maxAttempts?: number;
+  /**
+   * Delay before each retry.
+   * @default { type: 'exponential', delay: 1000 } (or the worker's per-task `backoff`)
+   */
+  backoff?: Backoff;
+  /**
+   * Milliseconds one attempt may run before it fails with {@link TaskTimeoutError} and its `signal` is aborted; 0 = no
+   * limit.
+   * @default 0 (or the worker's per-task `timeout`)
+   */
+  timeout?: number;
+  /**
+   * Deduplication key: while an unfinished job (pending, scheduled or running) has this key, `enqueue()` adds nothing
+   * and returns that job's id.
+   * @default undefined (no key)
+   */
+  key?: string;
+  /**
+   * A task enqueued in the same transaction when this job finishes (succeeded, failed for good, or cancelled), with
+   * data `{ job: { id, task, status, result?, error? }, data }`.
+   * @default undefined
+   */
+  onComplete?: { task: string; data?: unknown };
+}
+
+/** One job of `enqueueMany()`. */
+export interface EnqueueItem {
+  task: string;
+  data?: unknown;
+  options?: EnqueueOptions;
+}
+
+/** Options of {@link TaskQueue.open} and {@link TaskQueueSync.open}. */
+export interface TaskQueueOptions {
+  /**
+   * Name of the task queue: several can live in one file (tables `pq_tasks_<name>`, ...). Letters, digits and `_`.
+   * @default 'default'
+   */
+  name?: string;
+  /**
+   * How job data, results and progress are stored: `'json'`, `'v8'` or `{ encode, decode }`.
+   * @default 'json'
+   */
+  serializer?: SerializerOption;
+  /**
+   * `'full'`: a stored outcome survives power loss; `'normal'`: survives a killed process; `'off'`.
+   * @default 'full'
+   */
+  durability?: Durability;
+  /**
+   * Milliseconds a call may wait for another process's write lock before {@link QueueLockedError}.
+   * @default 10000
+   */
+  busyTimeout?: number;
+  /**
+   * Milliseconds to keep finished jobs (0 = remove when they finish, `Infinity` = keep for ever). Workers delete
+   * older ones about once a second.
+   * @default { succeeded: 86400000 (1 day), failed: 604800000 (7 days), cancelled: 86400000 (1 day) }
+   */
+  retention?: { succeeded?: number; failed?: number; cancelled?: number };
+}
+
+/** Options of `result()`. */
+export interface ResultOptions {
+  /**
+   * Milliseconds to wait before {@link TaskTimeoutError}.
+   * @default Infinity
+   */
+  timeout?: number;
+}
+
+/** Options of `submit()`: enqueue options, and `timeout` bounds the wait (not the attempt; see `attemptTimeout`). */
+export interface SubmitOptions extends Omit<EnqueueOptions, 'timeout'> {
+  /**
+   * Milliseconds to wait for the result before {@link TaskTimeoutError} (the job stays queued).
+   * @default Infinity
+   */
+  timeout?: number;
+  /**
+   * The job's per-attempt `timeout` (see {@link EnqueueOptions.timeout}).
+   * @default 0
+   */
+  attemptTimeout?: number;
+}
+
+/** Options of `list()`. */
+export interface ListOptions {
+  /**
+   * Only jobs with this status.
+   * @default every status
+   */
+  status?: JobStatus;
+  /**
+   * Only jobs of this task.
+   * @default every task
+   */
+  task?: string;
+  /**
+   * Most jobs returned (1..10000).
+   * @default 100
+   */
+  limit?: number;
+  /**
+   * Only jobs with an id greater than this (paging: pass the last id of the previous page).
+   * @default 0
+   */
+  after?: number;
+}
+
+/** Jobs per status. */
+export interface JobCounts {
+  pending: number;
+  scheduled: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** Options of `purge()`. */
+export interface PurgeOptions {
+  /** Which finished jobs: `'succeeded'`, `'failed'`, `'cancelled'` (or an array of them). Required. */
+  status: 'succeeded' | 'failed' | 'cancelled' | ('succeeded' | 'failed' | 'cancelled')[];
+  /**
+   * Only jobs that finished more than this many ms ago.
+   * @default 0
+   */
+  olderThan?: number;
+}
+
+/** Enqueue options a schedule may give its jobs. */
+export type ScheduleJobOptions = Pick<EnqueueOptions, 'priority' | 'maxAttempts' | 'backoff' | 'timeout' | 'key'>;
+
+/** A schedule definition for `schedule()`: exactly one of `cron` and `every`. */
+export interface ScheduleSpec {
+  /** The task each tick enqueues. */
+  task: string;
+  /**
+   * A 5-field (minute precision) or 6-field (seconds first) cron expression, parsed by croner.
+   * @default undefined
+   */
+  cron?: string;
+  /**
+   * Interval in ms (>= 1000 is sensible; >= 1 allowed). The first tick is `every` ms after the schedule is created.
+   * @default undefined
+   */
+  every?: number;
+  /**
+   * IANA time zone the cron expression is read in.
+   * @default 'UTC'
+   */
+  tz?: string;
+  /**
+   * Data of every job the schedule enqueues.
+   * @default null
+   */
+  data?: unknown;
+  /**
+   * Options of every job the schedule enqueues.
+   * @default {}
+   */
+  options?: ScheduleJobOptions;
+  /**
+   * What ticks missed while no worker ran become: `'skip'` (none; only a tick less than 5 s late runs), `'once'` (one
+   * job), `'all'` (one job per missed tick, at most 1000 at a time).
+   * @default 'once'
+   */
+  misfire?: 'skip' | 'once' | 'all';
+}
+
+/** A stored schedule as `schedules()` lists it. */
+export interface ScheduleInfo {
+  id: string;
+  task: string;
+  cron?: string;
+  every?: number;
+  tz: string;
+  nextRunAt: Date;
+  lastRunAt?: Date;
+}
+
+/** What a handler gets besides the data. */
+export interface TaskContext {
+  /** The job's id. */
+  id: number;
+  /** The task name. */
+  task: string;
+  /** This attempt's number, 1 for the first run. */
+  attempt: number;
+  /** Aborted when the job is cancelled, its attempt times out, or the worker stops and gives the job back. */
+  signal: AbortSignal;
+  /** Stores `value` (serialized) as the job's `progress`; resolves when written. */
+  progress(value: unknown): Promise<void>;
+}
+
+/** A task handler: its return value (or resolved value) is the job's result. */
+export type TaskHandler<D = any, R = unknown> = (data: D, ctx: TaskContext) => R | Promise<R>;
+
+/** A handler with per-task settings; without `handler` the task runs in the worker's thread pool (`threads`). */
+export interface TaskHandlerSpec<D = any, R = unknown> {
+  /**
+   * The function; leave it out to run the export of this task's name from `threads.module`.
+   * @default undefined
+   */
+  handler?: TaskHandler<D, R>;
+  /**
+   * Most jobs of this task in flight in this worker.
+   * @default the worker's `concurrency`
+   */
+  concurrency?: number;
+  /**
+   * Default attempts for jobs of this task enqueued without `maxAttempts`.
+   * @default 3
+   */
+  maxAttempts?: number;
+  /**
+   * Default backoff for jobs of this task enqueued without one.
+   * @default { type: 'exponential', delay: 1000 }
+   */
+  backoff?: Backoff;
+  /**
+   * Default per-attempt timeout (ms, 0 = none) for jobs of this task enqueued without one.
+   * @default 0
+   */
+  timeout?: number;
+  /**
+   * At most `max` jobs of this task start per `perMs` window, counted across every worker of every process (the
+   * window is stored in the database).
+   * @default undefined (no limit)
+   */
+  rateLimit?: { max: number; perMs: number };
+}
+
+/** The handlers of a worker: task name to function or {@link TaskHandlerSpec}. */
+export type TaskHandlers = Record<string, TaskHandler | TaskHandlerSpec>;
+
+/** Options of `new Worker()`. */
+export interface WorkerOptions {
+  /**
+   * Jobs in flight at once.
+   * @default 1
+   */
+  concurrency?: number;
+  /**
+   * Milliseconds a claim lasts without renewal; the worker renews it while the job runs. A job whose worker
+   * vanished without its process dying (a hung machine) runs again after this.
+   * @default 30000
+   */
+  lease?: number;
+  /**
+   * Run handlers in a piscina worker-thread pool: `module` (absolute path or file URL) exports one function per task
+   * name, called with the job's data; `size` threads.
+   * @default undefined (handlers run on the event loop)
+   */
+  threads?: { module: string; size?: number };
+  /**
+   * Open options used when the worker is given a file path instead of a queue.
+   * @default {}
+   */
+  queue?: TaskQueueOptions;
+}
+
+/** Options of `Worker.stop()`. */
+export interface StopOptions {
+  /**
+   * Milliseconds to wait for running jobs before aborting them and giving them back (not charging the attempt).
+   * @default 30000
+   */
+  timeout?: number;
+}
