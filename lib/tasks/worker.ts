@@ -18,6 +18,8 @@ import { Attempt, type Finished } from './attempt.js';
 import { TaskCancelledError } from './errors.js';
 import type { TaskCore } from './core.js';
 import { resolveWorker, type ResolvedHandler, type ResolvedWorkerOptions } from './handlers.js';
+import type { PostgresTarget } from '../postgres/options.js';
+import { isPostgresTarget } from '../postgres/tasks/open.js';
 import { TaskQueue, TaskQueueSync } from './queue.js';
 import { planTicks } from './schedule.js';
 import { QUEUE_PARTS } from './shell.js';
@@ -52,7 +54,7 @@ const SWEEP_MS = 1000;
 export class Worker extends EventEmitter<WorkerEvents> {
   private readonly handlers: Map<string, ResolvedHandler>;
   private readonly opts: ResolvedWorkerOptions;
-  private readonly target: TaskQueue | TaskQueueSync | string;
+  private readonly target: TaskQueue | TaskQueueSync | string | PostgresTarget;
   private parts: { store: TaskStore; core: TaskCore } | undefined;
   private ownQueue: TaskQueue | undefined;
   private owner: string | undefined;
@@ -70,15 +72,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private settledCount = 0;
 
   /**
-   * @param queueOrTarget - an open task queue, or the path of a SQLite file (opened with `options.queue`)
+   * @param queueOrTarget - an open task queue, the path of a SQLite file, or a PostgreSQL target (a `postgres://`
+   *   URL, a `pg.Pool` or a `pg.PoolConfig`); a path or target is opened with `options.queue` and closed by `stop()`
    * @param handlers - task name to handler function or {@link TaskHandlerSpec}
    * @param options - {@link WorkerOptions}
    * @throws TypeError/RangeError for bad handlers or options
    */
-  constructor(queueOrTarget: TaskQueue | TaskQueueSync | string, handlers: TaskHandlers, options?: WorkerOptions) {
+  constructor(queueOrTarget: TaskQueue | TaskQueueSync | string | PostgresTarget, handlers: TaskHandlers, options?: WorkerOptions) {
     super();
-    if (typeof queueOrTarget !== 'string' && !(queueOrTarget instanceof TaskQueue) && !(queueOrTarget instanceof TaskQueueSync)) {
-      throw argTypeError(`The "queueOrTarget" argument of new Worker() must be a TaskQueue, a TaskQueueSync or a file path. ${describe(queueOrTarget)}`);
+    if (typeof queueOrTarget !== 'string' && !isQueue(queueOrTarget) && !isPostgresTarget(queueOrTarget)) {
+      throw argTypeError(`The "queueOrTarget" argument of new Worker() must be a TaskQueue, a TaskQueueSync, a file path or a PostgreSQL target. ${describe(queueOrTarget)}`);
     }
     const r = resolveWorker(handlers, options);
     this.handlers = r.handlers;
@@ -163,7 +166,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private checkUsable(): void {
     if (this.stopping || this.stopped) throw new QueueClosedError('the worker was stopped');
     const q = this.target;
-    if (typeof q !== 'string' && q.isClosed) throw new QueueClosedError('the worker\'s task queue is closed');
+    if (isQueue(q) && q.isClosed) throw new QueueClosedError('the worker\'s task queue is closed');
   }
 
   private wake(): void {
@@ -179,7 +182,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private async setup(): Promise<{ store: TaskStore; core: TaskCore }> {
     if (!this.parts) {
       let q = this.target;
-      if (typeof q === 'string') q = this.ownQueue = await TaskQueue.open(q, this.opts.queue);
+      if (!isQueue(q)) q = this.ownQueue = await TaskQueue.open(q, this.opts.queue);
       this.parts = QUEUE_PARTS.get(q)!;
     }
     this.owner ??= newOwner();
@@ -198,7 +201,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let nextDue: number | null = null;
     let rateWait: number | null = null;
     let scheduleAt: number | null = null;
-    const queue = typeof this.target === 'string' ? this.ownQueue! : this.target;
+    const queue = isQueue(this.target) ? this.target : this.ownQueue!;
     for (;;) {
       // A queue closed under a running worker: nothing can be recorded any more (stop the worker first).
       if (queue.isClosed) return;
@@ -399,6 +402,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
       await store.fireSchedule(row.id, row.next_run_at, plan.next, plan.last, plan.jobs);
     }
   }
+}
+
+function isQueue(q: unknown): q is TaskQueue | TaskQueueSync {
+  return q instanceof TaskQueue || q instanceof TaskQueueSync;
 }
 
 export { CANCELLED };
