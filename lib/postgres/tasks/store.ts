@@ -47,6 +47,8 @@ export class PostgresTaskStore implements TaskStore {
   private readonly signalKey: string;
   /** Server clock minus client clock (ms), measured at open. */
   private skew = 0;
+  /** The skew's uncertainty (half the best round trip, + 1 ms): a due time read back is moved this much later. */
+  private margin = 1;
   private notified = 0;
   private closed = false;
   private readonly onNotify = (payload: string): void => {
@@ -86,6 +88,7 @@ export class PostgresTaskStore implements TaskStore {
         if (t1 - t0 < best) {
           best = t1 - t0;
           s.skew = Math.round(Number(r[0]!.ms) - (t0 + t1) / 2);
+          s.margin = Math.ceil(best / 2) + 1;
         }
       }
       await s.db.listener.listen(s.channel, s.onNotify);
@@ -264,8 +267,8 @@ export class PostgresTaskStore implements TaskStore {
           const error = JSON.stringify({ name: 'TaskLostError', message: `attempt ${row.attempts} was lost: its lease ran out` });
           const status = row.cancel_requested ? CANCELLED : row.attempts >= (row.max_attempts ?? 3) ? FAILED : 0;
           await q(
-            `UPDATE ${j} SET status = $2, owner = NULL, lease_until = NULL, error = $3, run_at = ${NOW_MS}, ` +
-              `finished_at = CASE WHEN $2 = 0 THEN NULL ELSE ${NOW_MS} END WHERE id = $1 AND status = 1`,
+            `UPDATE ${j} SET status = $2::smallint, owner = NULL, lease_until = NULL, error = $3, run_at = ${NOW_MS}, ` +
+              `finished_at = CASE WHEN $2::smallint = 0 THEN NULL ELSE ${NOW_MS} END WHERE id = $1 AND status = 1`,
             [row.id, status, error],
           );
           if (status !== 0) await this.claims.finished(q, { ...row, status }, null, error);
@@ -281,7 +284,8 @@ export class PostgresTaskStore implements TaskStore {
     if (tasks.length === 0) return null;
     const rows = await this.run(`SELECT min(run_at) AS m FROM ${this.t.jobs} WHERE status = 0 AND task = ANY($1::text[])`, [tasks], 'nextRunAt failed');
     const m = (rows[0] as { m: string | null }).m;
-    return m === null ? null : Number(m) - this.skew;
+    // Never earlier than the server's due time: a worker woken before it would find nothing and sleep on.
+    return m === null ? null : Number(m) - this.skew + this.margin;
   }
 
   async putSchedule(row: ScheduleRow): Promise<void> {
