@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { startPg } from '../scripts/pg-server.mjs';
-import { PostgresQueue } from '../dist/esm/postgres.js';
+import { PostgresQueue, TaskQueue, Worker } from '../dist/esm/postgres.js';
 
 const { values: args } = parseArgs({ options: { n: { type: 'string', default: '2000' } } });
 const N = Number(args.n);
@@ -49,7 +49,26 @@ try {
     });
     await pool.query(`DROP TABLE ${t}`);
     await pool.end();
+    // tasks end to end: N no-op jobs enqueued one by one (each awaited), then one Worker runs them (concurrency 1 and 8)
+    const taskRates = [];
+    for (const concurrency of [1, 8]) {
+      const name = `bench_t${concurrency}_${durability}_${process.pid}`;
+      const tq = await TaskQueue.open(server.url, { name, durability, retention: { succeeded: Infinity } });
+      const enqMs = await time(async () => {
+        for (let i = 0; i < N; i++) await tq.enqueue('noop', i);
+      });
+      const w = new Worker(tq, { noop: () => null }, { concurrency });
+      const runMs = await time(() => w.runUntilIdle());
+      await w.stop();
+      await tq.close();
+      const raw = new pg.Pool({ connectionString: server.url, max: 2 });
+      await raw.query(`DROP TABLE persist_queue."pq_tasks_${name}", persist_queue."pq_task_schedules_${name}", persist_queue."pq_task_paused_${name}", persist_queue."pq_task_rate_${name}"`);
+      await raw.query('DELETE FROM persist_queue.pq_task_schema WHERE name = $1', [name]);
+      await raw.end();
+      taskRates.push([`tasks: enqueue (single, awaited)`, concurrency, rate(N, enqMs)], [`tasks: run no-op jobs (Worker)`, concurrency, rate(N, runMs)]);
+    }
     rows.push(
+      ...taskRates.map(([op, c, r]) => [`${op}, concurrency ${c}`, durability, r, '']),
       [`put (single, awaited)`, durability, rate(N, putMs), rate(N, rawPutMs)],
       [`get (single, awaited)`, durability, rate(N, getMs), rate(N, rawGetMs)],
       [`putMany(100)`, durability, rate(N, putManyMs), ''],
@@ -59,7 +78,7 @@ try {
 } finally {
   await server.stop();
 }
-console.log(`PostgresQueue, N=${N}, items/s (raw pg = the same statement through a bare pg.Pool)\n`);
+console.log(`PostgresQueue / TaskQueue, N=${N}, items/s (raw pg = the same statement through a bare pg.Pool)\n`);
 console.log('| operation | durability | PostgresQueue | raw pg | ratio |');
 console.log('|---|---|---:|---:|---:|');
 for (const [op, d, lib, raw] of rows) console.log(`| ${op} | ${d} | ${lib} | ${raw} | ${raw ? `${Math.round((lib / raw) * 100)} %` : ''} |`);

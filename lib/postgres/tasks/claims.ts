@@ -209,6 +209,52 @@ export class PgClaims {
     );
   }
 
+  /**
+   * Successes of one owner and a claim of one group without a rate limit, in ONE statement (no BEGIN/COMMIT): the
+   * hot path of a busy worker. Jobs with an `onComplete` follow-up are left out (`AND on_complete IS NULL`): the
+   * caller settles those, and lost claims, in a transaction. Returns the ids settled and the rows claimed.
+   */
+  async settleAndClaim(
+    run: Q,
+    wins: readonly Extract<Outcome, { kind: 'succeeded' }>[],
+    req: ClaimRequest | null,
+    notify: [string, string],
+  ): Promise<{ settled: Set<number>; claimed: JobRow[] }> {
+    const j = this.t.jobs;
+    const group = req?.groups[0];
+    const dTasks = req ? Object.keys(req.maxAttempts) : [];
+    const sql =
+      `WITH s AS (UPDATE ${j} SET status = 2, finished_at = ${NOW_MS}, result = v.result, owner = NULL, lease_until = NULL ` +
+      `FROM unnest($7::bigint[], $8::int[], $9::bytea[]) AS v(id, attempt, result) WHERE ${j}.id = v.id AND ${j}.status = 1 ` +
+      `AND ${j}.attempts = v.attempt AND ${j}.owner = $10 AND ${j}.on_complete IS NULL RETURNING ${j}.id), ` +
+      `c AS (${this.claimSql()}) ` +
+      `SELECT c.*, (SELECT array_agg(id) FROM s) AS settled_ids, ` +
+      `(SELECT pg_notify($11, $12) WHERE EXISTS (SELECT 1 FROM s)) AS n FROM (SELECT 1) AS one LEFT JOIN c ON true`;
+    const rows = await run(sql, [
+      req?.owner ?? null,
+      req ? Math.max(0, Math.round(req.leaseUntil - req.now)) : 0,
+      group ? group.tasks : [],
+      group ? Math.min(req!.limit, group.limit) : 0,
+      dTasks,
+      dTasks.map((x) => Math.trunc(req!.maxAttempts[x]!)),
+      wins.map((o) => o.id),
+      wins.map((o) => o.attempt),
+      wins.map((o) => o.result),
+      wins[0]?.owner ?? null,
+      ...notify,
+    ]);
+    const settled = new Set<number>(((rows[0]?.settled_ids ?? []) as string[]).map(Number));
+    const claimed: JobRow[] = [];
+    for (const r of rows) {
+      if (r.id === null || r.id === undefined) continue;
+      const row = jobRow(r, this.skew());
+      row.owner = req!.owner;
+      claimed.push(row);
+    }
+    if (claimed.length > 1) claimed.sort((a, b) => a.priority - b.priority || a.run_at - b.run_at || a.id - b.id);
+    return { settled, claimed };
+  }
+
   /** The rate window of `task` on the server's clock, locked for this transaction. */
   private async rateAllowance(q: Q, task: string, rate: { max: number; perMs: number }): Promise<{ allowance: number; window: number; used: number; due: boolean }> {
     const rows = await q(

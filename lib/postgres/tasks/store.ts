@@ -207,10 +207,22 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async cycle(outcomes: readonly Outcome[], claim: ClaimRequest | null): Promise<CycleResult> {
-    // A claim alone is one statement: no transaction needed (the common case of an idle worker's round).
-    if (outcomes.length === 0 && claim && claim.groups.length === 1 && !claim.groups[0]!.rate) {
-      const c = await this.claims.claim((sql, params) => this.run(sql, params ?? [], 'task round failed'), claim);
-      return { settled: [], claimed: c.claimed, rateWaitUntil: c.rateWaitUntil };
+    // The common rounds are one statement, without BEGIN/COMMIT: a claim alone (an idle worker), or successes of
+    // this worker plus a claim of one group without rate limit (a busy worker).
+    const simpleClaim = claim === null || (claim.groups.length === 1 && !claim.groups[0]!.rate);
+    const owner = outcomes[0]?.owner;
+    if (simpleClaim && this.o.retention.succeeded !== 0 && (outcomes.length > 0 || claim) && outcomes.every((o) => o.kind === 'succeeded' && o.owner === owner)) {
+      const wins = outcomes as readonly Extract<Outcome, { kind: 'succeeded' }>[];
+      const r = await this.claims.settleAndClaim((sql, params) => this.run(sql, params ?? [], 'task round failed'), wins, claim, [this.channel, this.payload]);
+      const settled: (StatusCode | null)[] = outcomes.map((o) => (r.settled.has(o.id) ? SUCCEEDED : null));
+      const rest = outcomes.filter((o) => !r.settled.has(o.id));
+      if (rest.length > 0) {
+        // follow-ups (onComplete) and lost claims: the transaction path; a lost claim stays null there too
+        const again = await this.tx('task round failed', true, (q) => this.claims.settleAll(q, rest));
+        let k = 0;
+        for (let i = 0; i < outcomes.length; i++) if (settled[i] === null) settled[i] = again[k++]!;
+      } else if (r.settled.size > 0) this.signal.notify();
+      return { settled, claimed: r.claimed, rateWaitUntil: null };
     }
     return this.tx('task round failed', outcomes.length > 0, async (q) => {
       const settled = outcomes.length === 0 ? [] : await this.claims.settleAll(q, outcomes);
