@@ -43,6 +43,11 @@ try {
     const rawPutMs = await time(async () => {
       for (let i = 0; i < N; i++) await pool.query(`INSERT INTO ${t} (data, priority, ukey) SELECT d, p, k FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS x(d, p, k) RETURNING id`, [[data], [0], [null]]);
     });
+    // the same put statement with its pg_notify (what PostgresQueue sends): the price of waking other hosts
+    const rawPutNotifyMs = await time(async () => {
+      for (let i = 0; i < N; i++)
+        await pool.query(`WITH ins AS (INSERT INTO ${t} (data, priority, ukey) SELECT d, p, k FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) AS x(d, p, k) RETURNING id) SELECT id, (SELECT pg_notify($4, $5)) FROM ins`, [[data], [0], [null], 'pq_bench', 'x']);
+    });
     const rawGetMs = await time(async () => {
       for (let i = 0; i < N; i++)
         await pool.query(`WITH c AS (SELECT id FROM ${t} WHERE status = 1 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) DELETE FROM ${t} x USING c WHERE x.id = c.id RETURNING x.id, x.data`);
@@ -70,6 +75,7 @@ try {
     rows.push(
       ...taskRates.map(([op, c, r]) => [`${op}, concurrency ${c}`, durability, r, '']),
       [`put (single, awaited)`, durability, rate(N, putMs), rate(N, rawPutMs)],
+      [`put (single, awaited) vs raw put + pg_notify`, durability, rate(N, putMs), rate(N, rawPutNotifyMs)],
       [`get (single, awaited)`, durability, rate(N, getMs), rate(N, rawGetMs)],
       [`putMany(100)`, durability, rate(N, putManyMs), ''],
       [`getMany(100)`, durability, rate(N, getManyMs), ''],
