@@ -46,7 +46,7 @@ export function jobRow(r: Record<string, unknown>, skew: number): JobRow {
   };
 }
 
-/** Raw schedule row to {@link ScheduleRow} (client clock). */
+/** Raw schedule row to {@link ScheduleRow} (`skew` 0: schedule times are stored unshifted, see the store). */
 export function scheduleRow(r: Record<string, unknown>, skew: number): ScheduleRow {
   return {
     id: r.id as string,

@@ -300,6 +300,9 @@ export class PostgresTaskStore implements TaskStore {
     return m === null ? null : Number(m) - this.skew + this.margin;
   }
 
+  // Schedule times are stored as the clients compute them, with no skew shift: a cron tick grid is absolute (whole
+  // seconds, minutes...), and shifting it by each process's own skew estimate (which differ by a millisecond or two)
+  // would put one tick at two instants and fire it twice. The compare-and-set on next_run_at makes every tick one job.
   async putSchedule(row: ScheduleRow): Promise<void> {
     const s = this.t.schedules;
     await this.run(
@@ -308,7 +311,7 @@ export class PostgresTaskStore implements TaskStore {
         'task = excluded.task, cron = excluded.cron, every = excluded.every, tz = excluded.tz, data = excluded.data, ' +
         `options = excluded.options, misfire = excluded.misfire, def = excluded.def, next_run_at = excluded.next_run_at WHERE ${s}.def <> excluded.def RETURNING 1) ` +
         `SELECT ${this.notifyCol(11)} FROM u`,
-      [row.id, row.task, row.cron, row.every, row.tz, row.data, row.options, row.misfire, row.def, Math.round(row.next_run_at + this.skew), this.channel, this.payload],
+      [row.id, row.task, row.cron, row.every, row.tz, row.data, row.options, row.misfire, row.def, Math.round(row.next_run_at), this.channel, this.payload],
       'schedule failed',
     );
     this.signal.notify();
@@ -319,19 +322,19 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async listSchedules(): Promise<ScheduleRow[]> {
-    return (await this.run(`SELECT * FROM ${this.t.schedules} ORDER BY id`, [], 'schedules failed')).map((r) => scheduleRow(r, this.skew));
+    return (await this.run(`SELECT * FROM ${this.t.schedules} ORDER BY id`, [], 'schedules failed')).map((r) => scheduleRow(r, 0));
   }
 
   async nextScheduleAt(): Promise<number | null> {
     const m = ((await this.run(`SELECT min(next_run_at) AS m FROM ${this.t.schedules}`, [], 'schedules failed'))[0] as { m: string | null }).m;
-    return m === null ? null : Number(m) - this.skew;
+    return m === null ? null : Number(m);
   }
 
   fireSchedule(id: string, expected: number, next: number, lastRunAt: number | null, jobs: readonly NewJob[]): Promise<boolean> {
     return this.tx('schedule tick failed', jobs.length > 0, async (q) => {
       const ok = (await q(
         `UPDATE ${this.t.schedules} SET next_run_at = $1, last_run_at = COALESCE($2, last_run_at) WHERE id = $3 AND next_run_at = $4 RETURNING id`,
-        [Math.round(next + this.skew), lastRunAt === null ? null : Math.round(lastRunAt + this.skew), id, Math.round(expected + this.skew)],
+        [Math.round(next), lastRunAt === null ? null : Math.round(lastRunAt), id, Math.round(expected)],
       )).length === 1;
       if (ok && jobs.length > 0) await this.claims.insert(q, jobs, Date.now());
       return ok;
