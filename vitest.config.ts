@@ -7,6 +7,7 @@ export default defineConfig({
     // One test file at a time: the multi-process, torture and timing tests each load both cores themselves, and
     // running two of them side by side only measures the contention.
     fileParallelism: false,
+    globalSetup: ['test/setup/pg-global.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: ['default'],

@@ -1,10 +1,12 @@
 // Demo consumer process: takes items until a 'STOP' item, then writes [producer, seq] pairs to job.out. The STOP
 // item is put back for the next consumer (it is the last item, so nothing is behind it).
 import { writeFileSync } from 'node:fs';
-import * as lib from '../dist/esm/index.js';
+const pg = process.argv[2].includes('"cls":"Postgres');
+const lib = pg ? await import('../dist/esm/postgres.js') : await import('../dist/esm/index.js');
 
 const job = JSON.parse(process.argv[2]);
-const q = await lib[job.cls].open(job.location, job.options);
+// PostgreSQL: the queue is `options.name` on the server at PG_URL
+const q = await lib[job.cls].open(pg ? process.env.PG_URL : job.location, job.options);
 const got = [];
 let unreported = 0;
 const flush = () => {

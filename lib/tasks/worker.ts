@@ -16,6 +16,8 @@ import { Attempt, THREAD_ENTRY, type Finished, type Threads } from './attempt.js
 import { TaskCancelledError } from './errors.js';
 import type { TaskCore } from './core.js';
 import { ClaimPlanner, resolveWorker, type ResolvedHandler, type ResolvedWorkerOptions } from './handlers.js';
+import type { PostgresTarget } from '../postgres/options.js';
+import { isPostgresTarget } from '../postgres/tasks/open.js';
 import { TaskQueue, TaskQueueSync } from './queue.js';
 import { fireDueSchedules } from './schedule.js';
 import { QUEUE_PARTS } from './shell.js';
@@ -58,7 +60,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly handlers: Map<string, ResolvedHandler>;
   private readonly opts: ResolvedWorkerOptions;
   private readonly planner: ClaimPlanner;
-  private readonly target: TaskQueue | TaskQueueSync | string;
+  private readonly target: TaskQueue | TaskQueueSync | string | PostgresTarget;
   private parts: { store: TaskStore; core: TaskCore } | undefined;
   private ownQueue: TaskQueue | undefined;
   private owner: string | undefined;
@@ -76,15 +78,16 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private settledCount = 0;
 
   /**
-   * @param queueOrTarget - an open task queue, or the path of a SQLite file (opened with `options.queue`)
+   * @param queueOrTarget - an open task queue, the path of a SQLite file, or a PostgreSQL target (a `postgres://`
+   *   URL, a `pg.Pool` or a `pg.PoolConfig`); a path or target is opened with `options.queue` and closed by `stop()`
    * @param handlers - task name to handler function or {@link TaskHandlerSpec}
    * @param options - {@link WorkerOptions}
    * @throws TypeError/RangeError for bad handlers or options
    */
-  constructor(queueOrTarget: TaskQueue | TaskQueueSync | string, handlers: TaskHandlers, options?: WorkerOptions) {
+  constructor(queueOrTarget: TaskQueue | TaskQueueSync | string | PostgresTarget, handlers: TaskHandlers, options?: WorkerOptions) {
     super();
-    if (typeof queueOrTarget !== 'string' && !(queueOrTarget instanceof TaskQueue) && !(queueOrTarget instanceof TaskQueueSync)) {
-      throw argTypeError(`The "queueOrTarget" argument of new Worker() must be a TaskQueue, a TaskQueueSync or a file path. ${describe(queueOrTarget)}`);
+    if (typeof queueOrTarget !== 'string' && !isQueue(queueOrTarget) && !isPostgresTarget(queueOrTarget)) {
+      throw argTypeError(`The "queueOrTarget" argument of new Worker() must be a TaskQueue, a TaskQueueSync, a file path or a PostgreSQL target. ${describe(queueOrTarget)}`);
     }
     const r = resolveWorker(handlers, options);
     this.handlers = r.handlers;
@@ -170,7 +173,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private checkUsable(): void {
     if (this.stopping || this.stopped) throw new QueueClosedError('the worker was stopped');
     const q = this.target;
-    if (typeof q !== 'string' && q.isClosed) throw new QueueClosedError('the worker\'s task queue is closed');
+    if (isQueue(q) && q.isClosed) throw new QueueClosedError('the worker\'s task queue is closed');
   }
 
   private wake(): void {
@@ -186,7 +189,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private async setup(): Promise<{ store: TaskStore; core: TaskCore }> {
     if (!this.parts) {
       let q = this.target;
-      if (typeof q === 'string') q = this.ownQueue = await TaskQueue.open(q, this.opts.queue);
+      if (!isQueue(q)) q = this.ownQueue = await TaskQueue.open(q, this.opts.queue);
       this.parts = QUEUE_PARTS.get(q)!;
     }
     this.owner ??= newOwner();
@@ -207,7 +210,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let rateWait: number | null = null;
     let scheduleAt: number | null = null;
     let lastYield = performance.now();
-    const queue = typeof this.target === 'string' ? this.ownQueue! : this.target;
+    const queue = isQueue(this.target) ? this.target : this.ownQueue!;
     for (;;) {
       // A queue closed under a running worker: nothing can be recorded any more (stop the worker first).
       if (queue.isClosed) return;
@@ -386,6 +389,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private cancelled(ids: readonly number[]): void {
     for (const id of ids) this.running.get(id)?.abort(new TaskCancelledError(`task job #${id} was cancelled`));
   }
+}
+
+function isQueue(q: unknown): q is TaskQueue | TaskQueueSync {
+  return q instanceof TaskQueue || q instanceof TaskQueueSync;
 }
 
 export { CANCELLED };

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as tasks from '../../dist/esm/tasks.js';
 import { tempDir } from '../helpers/classes.js';
+import { TASK_BACKENDS } from '../helpers/task-backends.js';
 import { kill9, startWorker, type Worker as Child } from '../helpers/procs.js';
 
 const CHILD = fileURLToPath(new URL('./workers/task-child.mjs', import.meta.url));
@@ -51,9 +52,15 @@ describe('schedules', () => {
     q.close();
   });
 
+});
+
+for (const B of TASK_BACKENDS) {
+describe(`schedules across workers (${B.name})`, () => {
+  beforeEach(() => B.fresh());
+
   it('a worker fires a 6-field cron schedule each second and an interval schedule on time', async () => {
-    const file = join(dir, 't.db');
-    const q = await TaskQueue.open(file, OPTS);
+    const file = B.target(dir);
+    const q = await TaskQueue.open(file, B.options(OPTS));
     const runs: string[] = [];
     await q.schedule('sec', { task: 'cronjob', cron: '* * * * * *' });
     await q.schedule('fast', { task: 'interval', every: 150 });
@@ -70,8 +77,8 @@ describe('schedules', () => {
   });
 
   it('4 processes registering and running the same schedules make exactly one job per tick, across a kill -9', async () => {
-    const file = join(dir, 't.db');
-    const q = await TaskQueue.open(file, OPTS);
+    const file = B.target(dir);
+    const q = await TaskQueue.open(file, B.options(OPTS));
     const schedules = {
       fast: { task: 'tick', every: 100, misfire: 'all', data: 'fast' },
       cron: { task: 'tick', cron: '* * * * * *', misfire: 'all', data: 'cron' },
@@ -79,7 +86,7 @@ describe('schedules', () => {
     for (const [id, spec] of Object.entries(schedules)) await q.schedule(id, spec as tasks.ScheduleSpec);
     const start = new Map((await q.schedules()).map((s) => [s.id, s]));
     const spawn = (): Child => {
-      const c = startWorker({ role: 'worker', file, options: OPTS, schedules, worker: { concurrency: 2 } }, CHILD);
+      const c = startWorker({ role: 'worker', file, options: B.options(OPTS), schedules, worker: { concurrency: 2 } }, CHILD);
       children.push(c);
       return c;
     };
@@ -94,11 +101,9 @@ describe('schedules', () => {
     for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.send('stop');
     await Promise.all(procs.map((p) => p.exit));
     const end = new Map((await q.schedules()).map((s) => [s.id, s]));
-    const db = new Database(file, { readonly: true });
-    const rows = db.prepare("SELECT data, run_at FROM pq_tasks_default WHERE task = 'tick'").all() as { data: Buffer; run_at: number }[];
-    db.close();
+    const rows = await q.list({ task: 'tick', limit: 10_000 });
     for (const [id, period] of [['fast', 100], ['cron', 1000]] as const) {
-      const mine = rows.filter((r) => JSON.parse(r.data.toString()) === id).map((r) => r.run_at);
+      const mine = rows.filter((r) => r.data === id).map((r) => r.runAt.getTime());
       const ticks = (end.get(id)!.nextRunAt.getTime() - start.get(id)!.nextRunAt.getTime()) / period;
       expect(ticks, id).toBeGreaterThan(id === 'fast' ? 10 : 1);
       expect(mine.length, id).toBe(ticks); // one job per tick: none lost, none doubled
@@ -107,3 +112,4 @@ describe('schedules', () => {
     await q.close();
   });
 });
+}

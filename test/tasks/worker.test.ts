@@ -1,10 +1,9 @@
 /** Worker in one process: handlers, retries, failures, events, cancellation, stop, leases, fencing, pause. */
-import Database from 'better-sqlite3';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as tasks from '../../dist/esm/tasks.js';
 import { caught, tempDir } from '../helpers/classes.js';
+import { TASK_BACKENDS } from '../helpers/task-backends.js';
 
 const { TaskQueue, Worker } = tasks;
 let dir: string;
@@ -12,10 +11,13 @@ let cleanup: () => void;
 beforeEach(() => ({ dir, cleanup } = tempDir('pq-tasks-w-')));
 afterEach(() => cleanup());
 
-const open = (o?: tasks.TaskQueueOptions) => TaskQueue.open(join(dir, 't.db'), { durability: 'normal', ...o });
 const fast = { type: 'fixed', delay: 0 } as const;
 
-describe('Worker', () => {
+for (const B of TASK_BACKENDS) {
+describe(`Worker (${B.name})`, () => {
+  beforeEach(() => B.fresh());
+  const open = (o?: tasks.TaskQueueOptions) => TaskQueue.open(B.target(dir), B.options({ durability: 'normal', ...o }));
+
   it('runs jobs by task name, in priority then runAt then id order; results reach result()', async () => {
     const q = await open();
     const seen: number[] = [];
@@ -159,19 +161,20 @@ describe('Worker', () => {
   });
 
   it('a worker that lost its claim cannot record an outcome over the newer attempt', async () => {
-    const file = join(dir, 't.db');
     const q = await open();
     let release!: (v: string) => void;
-    const w1 = new Worker(q, { t: () => new Promise<string>((r) => (release = r)) }, { lease: 150 }).start();
+    const w1 = new Worker(q, { t: () => new Promise<string>((r) => (release = r)) }, { lease: 300 }).start();
     const id = await q.enqueue('t', null);
     while ((await q.counts()).running < 1) await new Promise((r) => setTimeout(r, 5));
-    // Simulate a stalled first worker: its lease ran out long ago (as if its renewals never reached the file).
-    const db = new Database(file);
-    db.prepare('UPDATE pq_tasks_default SET lease_until = 0 WHERE id = ?').run(id);
-    db.close();
+    // Simulate a stalled first worker: its lease ran out long ago (as if its renewals never reached the store). Its
+    // heartbeat still renews it now and then, so the lease is set back to 0 until a sweep took the job over.
     const q2 = await open();
-    const w2 = new Worker(q2, { t: () => 'second' });
-    await w2.runUntilIdle(); // the sweep hands the expired job out again; attempt 2 succeeds
+    const w2 = new Worker(q2, { t: () => 'second' }).start();
+    while ((await q.getJob(id))!.attempts < 2) {
+      await B.exec(dir, 'UPDATE $table SET lease_until = 0 WHERE id = $1 AND attempts = 1', [id]);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(await q.result(id, { timeout: 5000 })).toBe('second'); // the sweep handed the job out again; attempt 2 won
     release('first');
     await new Promise((r) => setTimeout(r, 50));
     expect(await q.getJob(id)).toMatchObject({ status: 'succeeded', result: 'second', attempts: 2 });
@@ -231,7 +234,9 @@ describe('Worker', () => {
     const id = await q.enqueue('a', null, { runAt: at });
     const ranAt = await q.result<number>(id, { timeout: 3000 });
     expect(ranAt).toBeGreaterThanOrEqual(at);
-    expect(ranAt - at).toBeLessThan(60);
+    // On PostgreSQL the claim of a due job is a few round trips after the wake-up (sweep probe, schedules, claim):
+    // on a loaded 2-core machine each may take tens of ms.
+    expect(ranAt - at).toBeLessThan(B.name === 'postgres' ? 200 : 60);
     await w.stop();
     await q.close();
   });
@@ -269,8 +274,14 @@ describe('Worker', () => {
     const w = new Worker(q, { r: { handler: () => void starts.push(Date.now()), rateLimit: { max: 3, perMs: 200 } } }, { concurrency: 8 }).start();
     const ids = await q.enqueueMany(Array.from({ length: 7 }, () => ({ task: 'r' })));
     for (const id of ids) await q.result(id, { timeout: 3000 });
+    expect(starts).toHaveLength(7);
+    // The limit governs claims: count them by the claim time stored on each job (on PostgreSQL a claim made at the
+    // end of a window may reach its handler a round trip later, in the next window).
     const windows = new Map<number, number>();
-    for (const t of starts) windows.set(Math.floor(t / 200), (windows.get(Math.floor(t / 200)) ?? 0) + 1);
+    for (const id of ids) {
+      const t = (await q.getJob(id))!.startedAt!.getTime();
+      windows.set(Math.floor(t / 200), (windows.get(Math.floor(t / 200)) ?? 0) + 1);
+    }
     expect(Math.max(...windows.values())).toBeLessThanOrEqual(3);
     expect(windows.size).toBeGreaterThanOrEqual(3);
     await w.stop();
@@ -291,3 +302,4 @@ describe('Worker', () => {
     })();
   });
 });
+}

@@ -2,17 +2,24 @@
 //   { role, cls, location, options, ... }  — see the roles below.
 // Results go to `job.out` (a JSON file) or to the parent over IPC; the parent decides when to kill us.
 import { writeFileSync } from 'node:fs';
-import * as lib from '../../dist/esm/index.js';
+import { basename, dirname } from 'node:path';
 
 const job = JSON.parse(process.argv[2]);
+// PostgreSQL classes live in persist-queue/postgres; their location is a queue name on the server at PG_URL (named
+// from the location path as test/helpers/classes.ts names it).
+const isPg = job.cls.startsWith('Postgres');
+const lib = isPg ? await import('../../dist/esm/postgres.js') : await import('../../dist/esm/index.js');
 const Cls = lib[job.cls];
+const pgName = (l) => `t_${basename(dirname(l))}_${basename(l)}`.replace(/[^A-Za-z0-9_]/g, '_').slice(-40);
+const openQueue = () =>
+  isPg ? Cls.open(process.env.PG_URL, { ...(job.options ?? {}), name: pgName(job.location) }) : Cls.open(job.location, job.options ?? {});
 const isSync = job.cls.endsWith('Sync');
 const isAck = job.cls.includes('Ack');
 const send = (msg) => new Promise((resolve) => process.send(msg, resolve));
 const now = () => performance.timeOrigin + performance.now();
 
 async function main() {
-  const q = await Cls.open(job.location, job.options ?? {});
+  const q = await openQueue();
   switch (job.role) {
     // Put items {p, n} for n < count (in batches when job.batch), then exit.
     case 'produce': {
