@@ -32,6 +32,8 @@ export interface PgTaskStoreOptions {
 type Counts = Record<'pending' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled', number>;
 const STATUS_NAMES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 const poolIds = new WeakMap<object, number>();
+/** How long after the last waiter a store stops listening. */
+const LISTEN_LINGER_MS = 5_000;
 let nextPoolId = 1;
 
 /** The PostgreSQL implementation of the task store. Open with {@link PostgresTaskStore.open}. */
@@ -44,15 +46,28 @@ export class PostgresTaskStore implements TaskStore {
   private readonly claims: PgClaims;
   private readonly channel: string;
   private readonly payload: string;
+  /** The payload of a cancel(): every waiter wakes on it, and workers ask which of their jobs it was for. */
+  private readonly cancelPayload: string;
   private readonly signalKey: string;
   /** Server clock minus client clock (ms), measured at open. */
   private skew = 0;
   /** The skew's uncertainty (half the best round trip, + 1 ms): a due time read back is moved this much later. */
   private margin = 1;
   private notified = 0;
+  /** Cancel notifications (and re-checks) received, and the count at the last cancelRequested() query. */
+  private cancels = 0;
+  private cancelsChecked = -1;
   private closed = false;
+  /** Listening since a waiter (an idle worker, a `result()`) asked for the version, until LISTEN_LINGER_MS after. */
+  private listening = false;
+  private lastWant = 0;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** The last nextScheduleAt() read, valid while no notification came (and not past the backstop). */
+  private schedCache: { at: number; notified: number; value: number | null } | undefined;
   private readonly onNotify = (payload: string): void => {
-    if (payload !== '' && payload !== this.payload) return;
+    const cancel = payload === '' || payload === this.cancelPayload; // '' = a re-check: anything may have happened
+    if (!cancel && payload !== this.payload) return;
+    if (cancel) this.cancels++;
     this.notified++;
     this.signal.notify();
   };
@@ -64,6 +79,7 @@ export class PostgresTaskStore implements TaskStore {
     this.claims = new PgClaims(this.t, o.retention, o.followUp, () => this.skew);
     this.channel = channelOf(o.schema);
     this.payload = `pq_tasks_${o.name}`;
+    this.cancelPayload = `${this.payload}:cancel`;
     let identity: string;
     if (checked.kind === 'url') identity = checked.url;
     else {
@@ -75,7 +91,7 @@ export class PostgresTaskStore implements TaskStore {
     this.signal = acquireSignal(this.signalKey);
   }
 
-  /** Connects, creates the tables if needed, measures the clock skew and starts listening. */
+  /** Connects, creates the tables if needed and measures the clock skew (listening starts with the first waiter). */
   static async open(target: unknown, o: PgTaskStoreOptions, where: string): Promise<PostgresTaskStore> {
     const s = new PostgresTaskStore(target, o, where);
     try {
@@ -91,7 +107,6 @@ export class PostgresTaskStore implements TaskStore {
           s.margin = Math.ceil(best / 2) + 1;
         }
       }
-      await s.db.listener.listen(s.channel, s.onNotify);
     } catch (err) {
       await s.close();
       throw err;
@@ -104,10 +119,10 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   /** A transaction; `notify`: wake every host's waiters at commit. */
-  private async tx<R>(what: string, notify: boolean, fn: (q: Q) => Promise<R>): Promise<R> {
+  private async tx<R>(what: string, notify: boolean | string, fn: (q: Q) => Promise<R>): Promise<R> {
     const r = await this.db.tx(async (q) => {
       const v = await fn(q);
-      if (notify) await q('SELECT pg_notify($1, $2)', [this.channel, this.payload]);
+      if (notify) await q('SELECT pg_notify($1, $2)', [this.channel, notify === true ? this.payload : notify]);
       return v;
     }, what);
     if (notify) this.signal.notify();
@@ -119,9 +134,31 @@ export class PostgresTaskStore implements TaskStore {
     return `(SELECT pg_notify($${a}, $${a + 1}))`;
   }
 
-  /** Changes with every notification of this queue (no round trip). */
+  /**
+   * Changes with every notification of this queue (no round trip). Asked only by waiters: the first call starts
+   * listening (a client that only enqueues is never sent a notification), which stops {@link LISTEN_LINGER_MS} after
+   * the last call. When LISTEN becomes active the listener reports a re-check, which changes the version, so a write
+   * committed before that is not missed.
+   */
   version(): number {
+    this.lastWant = Date.now();
+    if (!this.listening && !this.closed) {
+      this.listening = true;
+      void this.db.listener.listen(this.channel, this.onNotify);
+      this.lingerTimer = setInterval(() => {
+        if (Date.now() - this.lastWant <= LISTEN_LINGER_MS) return;
+        this.stopListening();
+      }, LISTEN_LINGER_MS);
+      this.lingerTimer.unref();
+    }
     return this.notified;
+  }
+
+  private stopListening(): void {
+    if (!this.listening) return;
+    this.listening = false;
+    clearInterval(this.lingerTimer);
+    this.db.listener.unlisten(this.channel, this.onNotify);
   }
 
   async enqueue(jobs: readonly NewJob[], now: number): Promise<number[]> {
@@ -161,7 +198,7 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   cancel(id: number): Promise<boolean> {
-    return this.tx('cancel failed', true, async (q) => {
+    return this.tx('cancel failed', this.cancelPayload, async (q) => {
       if (await this.claims.cancelIfReady(q, id)) return true;
       return (await q(`UPDATE ${this.t.jobs} SET cancel_requested = 1 WHERE id = $1 AND status = 1 RETURNING id`, [id])).length > 0;
     });
@@ -255,6 +292,19 @@ export class PostgresTaskStore implements TaskStore {
     return rows.length > 0;
   }
 
+  /**
+   * Which of these jobs have a cancel request (read-only; asked by a worker woken by a notification while jobs run).
+   * No query while no cancel was notified since the last one (every cancel() notifies with its own payload; a
+   * re-check after LISTEN became active counts as one): other writes of the queue wake workers all the time.
+   */
+  async cancelRequested(ids: readonly number[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    if (this.cancels === this.cancelsChecked && this.listening && this.db.listener.isActive(this.channel)) return [];
+    this.cancelsChecked = this.cancels;
+    const rows = await this.run(`SELECT id FROM ${this.t.jobs} WHERE id = ANY($1::bigint[]) AND cancel_requested = 1`, [ids], 'cancel check failed');
+    return rows.map((r: { id: string }) => Number(r.id));
+  }
+
   /** Returns running jobs whose lease ran out (charging the attempt) and deletes finished jobs past retention. */
   async sweep(): Promise<void> {
     const j = this.t.jobs;
@@ -304,6 +354,7 @@ export class PostgresTaskStore implements TaskStore {
   // seconds, minutes...), and shifting it by each process's own skew estimate (which differ by a millisecond or two)
   // would put one tick at two instants and fire it twice. The compare-and-set on next_run_at makes every tick one job.
   async putSchedule(row: ScheduleRow): Promise<void> {
+    this.schedCache = undefined;
     const s = this.t.schedules;
     await this.run(
       `WITH u AS (INSERT INTO ${s} (id, task, cron, every, tz, data, options, misfire, def, next_run_at, last_run_at) ` +
@@ -318,6 +369,7 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async removeSchedule(id: string): Promise<boolean> {
+    this.schedCache = undefined;
     return (await this.run(`DELETE FROM ${this.t.schedules} WHERE id = $1 RETURNING id`, [id], 'unschedule failed')).length > 0;
   }
 
@@ -325,12 +377,26 @@ export class PostgresTaskStore implements TaskStore {
     return (await this.run(`SELECT * FROM ${this.t.schedules} ORDER BY id`, [], 'schedules failed')).map((r) => scheduleRow(r, 0));
   }
 
+  /**
+   * Asked by a worker before every sleep: answered from the last read while no notification of this queue came since
+   * (every schedule write notifies; this instance's own writes drop the cache) and the backstop has not passed, so a
+   * busy worker does not pay a round trip per round for it.
+   */
   async nextScheduleAt(): Promise<number | null> {
+    const c = this.schedCache;
+    const now = Date.now();
+    // a cached time already due is read again: another host may have fired that tick without a notification
+    const fresh = c && c.notified === this.notified && now - c.at < this.backstopMs && (c.value === null || c.value > now);
+    if (fresh && this.listening && this.db.listener.isActive(this.channel)) return c!.value;
+    const seen = this.notified;
     const m = ((await this.run(`SELECT min(next_run_at) AS m FROM ${this.t.schedules}`, [], 'schedules failed'))[0] as { m: string | null }).m;
-    return m === null ? null : Number(m);
+    const value = m === null ? null : Number(m);
+    this.schedCache = { at: now, notified: seen, value };
+    return value;
   }
 
   fireSchedule(id: string, expected: number, next: number, lastRunAt: number | null, jobs: readonly NewJob[]): Promise<boolean> {
+    this.schedCache = undefined;
     return this.tx('schedule tick failed', jobs.length > 0, async (q) => {
       const ok = (await q(
         `UPDATE ${this.t.schedules} SET next_run_at = $1, last_run_at = COALESCE($2, last_run_at) WHERE id = $3 AND next_run_at = $4 RETURNING id`,
@@ -344,7 +410,7 @@ export class PostgresTaskStore implements TaskStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.db.listener.unlisten(this.channel, this.onNotify);
+    this.stopListening();
     releaseSignal(this.signalKey);
     await this.db.end();
   }
