@@ -114,8 +114,9 @@ export class PostgresTaskStore implements TaskStore {
     return s;
   }
 
-  private run(sql: string, params: unknown[], what: string): Promise<any[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
-    return this.db.run(sql, params, what);
+  /** One statement; `prepared`: a named statement (parsed once per connection), for the hot ones. */
+  private run(sql: string, params: unknown[], what: string, prepared = false): Promise<any[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return this.db.run(sql, params, what, prepared);
   }
 
   /** A transaction; `notify`: wake every host's waiters at commit. */
@@ -164,14 +165,14 @@ export class PostgresTaskStore implements TaskStore {
   async enqueue(jobs: readonly NewJob[], now: number): Promise<number[]> {
     if (jobs.some((j) => j.key !== null)) return this.tx('enqueue failed', true, (q) => this.claims.insert(q, jobs, now));
     // Without keys: one statement (insert and notify), no transaction round trips.
-    const rows = await this.run(`WITH ins AS (${insertSql(this.t.jobs, NOW_MS)}) SELECT id, ${this.notifyCol(10)} FROM ins`, [...insertArrays(jobs, now), this.channel, this.payload], 'enqueue failed');
+    const rows = await this.run(`WITH ins AS (${insertSql(this.t.jobs, NOW_MS)}) SELECT id, ${this.notifyCol(10)} FROM ins`, [...insertArrays(jobs, now), this.channel, this.payload], 'enqueue failed', true);
     this.signal.notify();
     // ids come from one sequence in row order: sorted, they follow the input order.
     return rows.map((r: { id: string }) => Number(r.id)).sort((a: number, b: number) => a - b);
   }
 
   async getJob(id: number): Promise<JobRow | undefined> {
-    const rows = await this.run(`SELECT * FROM ${this.t.jobs} WHERE id = $1`, [id], 'getJob failed');
+    const rows = await this.run(`SELECT * FROM ${this.t.jobs} WHERE id = $1`, [id], 'getJob failed', true);
     return rows.length === 0 ? undefined : jobRow(rows[0], this.skew);
   }
 
@@ -250,7 +251,7 @@ export class PostgresTaskStore implements TaskStore {
     const owner = outcomes[0]?.owner;
     if (simpleClaim && this.o.retention.succeeded !== 0 && (outcomes.length > 0 || claim) && outcomes.every((o) => o.kind === 'succeeded' && o.owner === owner)) {
       const wins = outcomes as readonly Extract<Outcome, { kind: 'succeeded' }>[];
-      const r = await this.claims.settleAndClaim((sql, params) => this.run(sql, params ?? [], 'task round failed'), wins, claim, [this.channel, this.payload]);
+      const r = await this.claims.settleAndClaim((sql, params) => this.run(sql, params ?? [], 'task round failed', true), wins, claim, [this.channel, this.payload]);
       const settled: (StatusCode | null)[] = outcomes.map((o) => (r.settled.has(o.id) ? SUCCEEDED : null));
       const rest = outcomes.filter((o) => !r.settled.has(o.id));
       if (rest.length > 0) {
@@ -275,6 +276,7 @@ export class PostgresTaskStore implements TaskStore {
         `WHERE ${j}.id = v.id AND ${j}.status = 1 AND ${j}.attempts = v.attempt AND ${j}.owner = $3 RETURNING ${j}.id, ${j}.cancel_requested`,
       [jobs.map((x) => x.id), jobs.map((x) => x.attempt), owner, Math.max(0, Math.round(leaseUntil - Date.now()))],
       'lease renewal failed',
+      true,
     );
     const held = new Map<number, number>(rows.map((r: { id: string; cancel_requested: number }) => [Number(r.id), Number(r.cancel_requested)]));
     return {
@@ -301,45 +303,13 @@ export class PostgresTaskStore implements TaskStore {
     if (ids.length === 0) return [];
     if (this.cancels === this.cancelsChecked && this.listening && this.db.listener.isActive(this.channel)) return [];
     this.cancelsChecked = this.cancels;
-    const rows = await this.run(`SELECT id FROM ${this.t.jobs} WHERE id = ANY($1::bigint[]) AND cancel_requested = 1`, [ids], 'cancel check failed');
+    const rows = await this.run(`SELECT id FROM ${this.t.jobs} WHERE id = ANY($1::bigint[]) AND cancel_requested = 1`, [ids], 'cancel check failed', true);
     return rows.map((r: { id: string }) => Number(r.id));
   }
 
   /** Returns running jobs whose lease ran out (charging the attempt) and deletes finished jobs past retention. */
-  async sweep(): Promise<void> {
-    const j = this.t.jobs;
-    const keep: [number, number][] = [];
-    for (const [status, ms] of [[SUCCEEDED, this.o.retention.succeeded], [FAILED, this.o.retention.failed], [CANCELLED, this.o.retention.cancelled]] as const) {
-      if (Number.isFinite(ms)) keep.push([status, ms]);
-    }
-    const staleSql = keep.map((_, i) => `EXISTS (SELECT 1 FROM ${j} WHERE status = $${2 * i + 1}::smallint AND finished_at <= ${NOW_MS} - $${2 * i + 2}::bigint)`);
-    const probe = await this.run(
-      `SELECT EXISTS (SELECT 1 FROM ${j} WHERE status = 1 AND lease_until < ${NOW_MS}) AS expired` + (staleSql.length ? `, (${staleSql.join(' OR ')}) AS stale` : ''),
-      keep.flat(),
-      'sweep failed',
-    );
-    const p = probe[0] as { expired: boolean; stale?: boolean };
-    if (!p.expired && !p.stale) return;
-    await this.tx('sweep failed', p.expired, async (q) => {
-      if (p.expired) {
-        const lost = (await q(
-          `SELECT id, task, attempts, max_attempts, cancel_requested, on_complete FROM ${j} WHERE status = 1 AND lease_until < ${NOW_MS} FOR UPDATE SKIP LOCKED`,
-        )) as { id: string; task: string; attempts: number; max_attempts: number | null; cancel_requested: number; on_complete: Buffer | null }[];
-        for (const row of lost) {
-          const error = JSON.stringify({ name: 'TaskLostError', message: `attempt ${row.attempts} was lost: its lease ran out` });
-          const status = row.cancel_requested ? CANCELLED : row.attempts >= (row.max_attempts ?? 3) ? FAILED : 0;
-          await q(
-            `UPDATE ${j} SET status = $2::smallint, owner = NULL, lease_until = NULL, error = $3, run_at = ${NOW_MS}, ` +
-              `finished_at = CASE WHEN $2::smallint = 0 THEN NULL ELSE ${NOW_MS} END WHERE id = $1 AND status = 1`,
-            [row.id, status, error],
-          );
-          if (status !== 0) await this.claims.finished(q, { ...row, status }, null, error);
-        }
-      }
-      for (const [s, ms] of keep) {
-        await q(`DELETE FROM ${j} WHERE id IN (SELECT id FROM ${j} WHERE status = $1 AND finished_at <= ${NOW_MS} - $2::bigint LIMIT 5000)`, [s, ms]);
-      }
-    });
+  sweep(): Promise<void> {
+    return this.claims.sweep((sql, params) => this.run(sql, params ?? [], 'sweep failed'), (notify, fn) => this.tx('sweep failed', notify, fn));
   }
 
   async nextRunAt(tasks: readonly string[]): Promise<number | null> {
