@@ -77,9 +77,10 @@ async function consumeRole() {
   let lastAt = 0;
   // Until drained: a get that finds nothing after the producers are done (600 ms: beyond the 500 ms backstop).
   for (;;) {
-    const m = await q.tryGet(draining ? 600 : 200);
+    const drainingNow = draining; // only a get that started after 'drain' may end the loop
+    const m = await q.tryGet(drainingNow ? 600 : 200);
     if (m === undefined) {
-      if (draining) break;
+      if (drainingNow) break;
       continue;
     }
     count++;

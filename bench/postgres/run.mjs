@@ -72,7 +72,7 @@ async function oneShot(job) {
 }
 
 /** 4 producers put mpN/4 each (single, awaited) while 4 consumers get; items/s from 'go' to the last item taken. */
-async function mpRun(base, n) {
+export async function mpRun(base, n) {
   const per = n / 4;
   const kids = [];
   try {
