@@ -139,6 +139,23 @@ export async function drain(cls: QueueClass, q: AnyQueue, limit = 1_000_000): Pr
       out.push(cls.ack ? (g as { data: unknown }).data : g);
     }
   }
+  // A server's ack queue gives back the messages of a killed holder only when its lease runs out (up to deadAfterMs
+  // after the kill; no process-liveness check across hosts): wait for them.
+  if (cls.backend === 'postgres' && cls.ack) {
+    const end = Date.now() + cls.deadAfterMs + 5000;
+    while (out.length < limit && Date.now() < end && (await q.unackCount()) > 0) {
+      let got: { data: unknown }[] = [];
+      try {
+        got = await q.getMany(100, { timeout: 500 });
+      } catch (err) {
+        if (!(err instanceof lib.QueueEmptyError)) throw err;
+      }
+      for (const g of got) {
+        await q.ack(g);
+        out.push(g.data);
+      }
+    }
+  }
   return out;
 }
 
