@@ -24,7 +24,8 @@ for (const fam of families()) {
   describe(`kill -9: ${fam.name} (${fam.classes.map((c) => c.name).join(', ')})`, () => {
     it(`${ROUNDS} rounds of producers and consumers killed at random: nothing returned is lost, nothing invented`, async () => {
       const rng = prng(subSeed(SEED, `kill:${fam.name}`));
-      const loc = fam.classes[0]!.location(join(dir, fam.name.replace(/\W/g, '_')));
+      // the folder's name is the PostgreSQL queue's name: unique per test file (kill and load must not share a table)
+      const loc = fam.classes[0]!.location(join(dir, `kill_${fam.name.replace(/\W/g, '_')}`));
       const { mkdirSync } = await import('node:fs');
       mkdirSync(join(dir, fam.name.replace(/\W/g, '_')), { recursive: true });
       const producers: { log: string }[] = [];

@@ -51,7 +51,8 @@ for (const fam of families()) {
   describe(`load: ${fam.name}`, () => {
     it(`${PROCS} processes putting and getting for ${LOAD_MS} ms: exactly once, no errors${fam.backend === 'sqlite' ? ', WAL bounded beside idle connections' : ''}`, async () => {
       const rng = prng(subSeed(SEED, `load:${fam.name}`));
-      const loc = fam.classes[0]!.location(join(dir, fam.name.replace(/\W/g, '_')));
+      // the folder's name is the PostgreSQL queue's name: unique per test file (kill and load must not share a table)
+      const loc = fam.classes[0]!.location(join(dir, `load_${fam.name.replace(/\W/g, '_')}`));
       const { mkdirSync } = await import('node:fs');
       mkdirSync(join(dir, fam.name.replace(/\W/g, '_')), { recursive: true });
       const table = fam.ack ? 'ack_queue_default' : 'queue_default';
