@@ -17,6 +17,8 @@ import { effectiveN, WORKLOADS } from './lib/plan.mjs';
 import { renderReport } from './lib/report.mjs';
 import { median, spreadPct, fmtRate } from './lib/stats.mjs';
 import { makeRoot, removeDir } from './lib/tmp.mjs';
+import { renderPostgresReport } from './postgres/report.mjs';
+import { runPostgresBench } from './postgres/run.mjs';
 import { renderTasksReport } from './tasks/report.mjs';
 import { runTasksBench } from './tasks/run.mjs';
 
@@ -177,6 +179,15 @@ if (wants(opts, 'tasks')) {
   tasks.wallSeconds = (Date.now() - tt) / 1000;
 }
 
+// ---- PostgreSQL part (its own report: docs/benchmarks-postgres.md) ----
+let postgres = null;
+if (wants(opts, 'postgres')) {
+  const tp = Date.now();
+  log('PostgreSQL part: queues beside the raw pg ceiling, 4+4 processes, tasks beside pg-boss and graphile-worker');
+  postgres = await runPostgresBench({ opts, log });
+  postgres.wallSeconds = (Date.now() - tp) / 1000;
+}
+
 // ---- report ----
 let bsv = null;
 try {
@@ -192,5 +203,8 @@ if (wantsQueueReport(opts)) {
 if (tasks) {
   writeReport(opts.tasksOut, renderTasksReport({ res: tasks, facts, argv: process.argv.slice(2), wallSeconds: tasks.wallSeconds, date: new Date(), quick: opts.quick }));
 }
-if (opts.json) fs.writeFileSync(path.resolve(opts.json), JSON.stringify({ opts: { ...opts, only: opts.only && [...opts.only], systems: opts.systems && [...opts.systems], taskSystems: opts.taskSystems && [...opts.taskSystems] }, facts, systems, results, memory, tasks }, null, 1));
+if (postgres) {
+  writeReport(opts.postgresOut, renderPostgresReport({ res: postgres, facts, argv: process.argv.slice(2), wallSeconds: postgres.wallSeconds, date: new Date() }));
+}
+if (opts.json) fs.writeFileSync(path.resolve(opts.json), JSON.stringify({ opts: { ...opts, only: opts.only && [...opts.only], systems: opts.systems && [...opts.systems], taskSystems: opts.taskSystems && [...opts.taskSystems], pgSystems: opts.pgSystems && [...opts.pgSystems] }, facts, systems, results, memory, tasks, postgres }, null, 1));
 log(`done in ${((Date.now() - t0) / 60000).toFixed(1)} min`);

@@ -81,8 +81,8 @@ try {
   await Promise.all(cons.map((c) => c.exited));
 } finally {
   clearInterval(progress);
+  if (server) await server.stop();
 }
-if (server) await server.stop();
 const secs = (performance.now() - t0) / 1000;
 if (tty) process.stdout.write('\n');
 

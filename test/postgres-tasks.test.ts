@@ -1,7 +1,9 @@
 /**
  * The task layer on PostgreSQL across processes (the shared task suite runs on PostgreSQL in test/tasks/): a worker
  * SIGKILLed mid-job gives the job back when its lease runs out, and it completes once; two "hosts" (processes with
- * their own pools) create the task schema at the same moment.
+ * their own pools) create the task schema at the same moment; 4 producer and 4 worker processes run every job exactly
+ * once; an idle worker wakes within 50 ms of another client's enqueue; a cancel from another host reaches a running
+ * job's signal within the notification latency.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -75,6 +77,76 @@ describe.skipIf(!PG_URL)('tasks on PostgreSQL across processes', () => {
       h.child.send('stop');
       await h.exit;
     }
+    await q.close();
+  });
+
+  it('4 producer and 4 worker processes: every job enqueued runs exactly once and succeeds', async () => {
+    const options = { name: unique('eight') };
+    const out = join(dir, 'ran');
+    const workers = [0, 1, 2, 3].map(() => child({ role: 'worker', file: PG_URL, out, options, worker: { concurrency: 4 } }));
+    const producers = [0, 1, 2, 3].map((id) => child({ role: 'enqueue', file: PG_URL, options, id, count: 100 }));
+    await Promise.all([...workers, ...producers].map((c) => c.next((m) => 'ready' in m)));
+    for (const p of producers) p.child.send('go');
+    await Promise.all(producers.map((p) => p.next((m) => 'enqueued' in m)));
+    const q = await pgLib.TaskQueue.open(PG_URL!, options);
+    const deadline = Date.now() + 30_000;
+    let counts = await q.counts();
+    while (counts.succeeded < 400 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      counts = await q.counts();
+    }
+    expect(counts).toEqual({ pending: 0, scheduled: 0, running: 0, succeeded: 400, failed: 0, cancelled: 0 });
+    const ran = readFileSync(out, 'utf8').trim().split('\n').map((l) => l.split(' '));
+    const tags = ran.map((r) => r[2]);
+    expect(new Set(tags).size).toBe(400);
+    expect(tags.length).toBe(400);
+    expect(new Set(ran.map((r) => r[1])).size).toBe(400);
+    expect(new Set(ran.map((r) => r[3])).size).toBeGreaterThan(1); // the work was shared
+    for (const w of workers) w.child.send('stop');
+    await Promise.all(workers.map((w) => w.exit));
+    await q.close();
+  });
+
+  it('an idle worker in another process wakes within 50 ms of an enqueue (LISTEN/NOTIFY)', async () => {
+    const options = { name: unique('wake') };
+    const q = await pgLib.TaskQueue.open(PG_URL!, options);
+    const w = child({ role: 'worker', file: PG_URL, options });
+    await w.next((m) => 'idle' in m);
+    const lags: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const t0 = Date.now();
+      const id = await q.enqueue('stamp', null);
+      lags.push((await q.result<number>(id, { timeout: 5000 })) - t0);
+    }
+    expect(Math.min(...lags), `lags ${lags.join(', ')} ms`).toBeLessThanOrEqual(50);
+    expect(lags.filter((d) => d > 50).length, `lags ${lags.join(', ')} ms`).toBeLessThanOrEqual(1); // a loaded machine may miss once
+    w.child.send('stop');
+    await w.exit;
+    await q.close();
+  });
+
+  it("cancel() from another host aborts a running job's ctx.signal within about 50 ms (not at lease renewal)", async () => {
+    const options = { name: unique('cancel') };
+    const q = await pgLib.TaskQueue.open(PG_URL!, options);
+    // Default lease (30 s): renewal, the only way a cancel reached a worker without cancelRequested, comes every 500 ms.
+    const w = child({ role: 'worker', file: PG_URL, options });
+    await w.next((m) => 'idle' in m);
+    const lags: number[] = [];
+    for (let round = 0; round < 4; round++) {
+      const id = await q.enqueue('untilAborted', round);
+      await w.next((m) => m.started === id);
+      await new Promise((r) => setTimeout(r, 30 + round * 60)); // a different phase of the renewal timer each round
+      const t0 = Date.now();
+      expect(await q.cancel(id)).toBe(true);
+      const m = await w.next<{ at: number; code: string }>((x) => x.aborted === id);
+      expect(m.code).toBe('ERR_TASK_CANCELLED');
+      lags.push(m.at - t0);
+      await expect(q.result(id, { timeout: 5000 })).rejects.toMatchObject({ code: 'ERR_TASK_CANCELLED' });
+    }
+    expect(lags.filter((x) => x > 100).length, `lags ${lags.join(', ')} ms`).toBeLessThanOrEqual(1);
+    w.child.send('stop');
+    await w.exit;
     await q.close();
   });
 

@@ -5,11 +5,15 @@
  * invented.
  */
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as pq from '../dist/esm/postgres.js';
 import { startPg } from '../scripts/pg-server.mjs';
+import { pgName } from './helpers/classes.js';
+import { kill9, startWorker } from './helpers/procs.js';
 
 const PG_URL = process.env.PG_URL;
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -46,6 +50,60 @@ describe.skipIf(!PG_URL)('postgres backend', () => {
     const q = await pq.PostgresQueue.open(PG_URL!, { schema, name: 'shared' });
     expect(await q.size()).toBe(4);
     await q.close();
+  });
+
+  it('npm run demo -- --postgres: producer and consumer processes hand every item over exactly once', async () => {
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const c = spawn(process.execPath, ['examples/demo.mjs', '--postgres', '--items', '2000'], { cwd: root, env: process.env });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.stderr.on('data', (d) => (out += d));
+      c.on('exit', (code) => resolve({ code, out }));
+    });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain('PostgreSQL');
+    expect(r.out).toContain('0 missing, 0 delivered twice, 0 unknown');
+    expect(r.out).toContain('OK: every item arrived exactly once');
+  });
+
+  it('a client SIGKILLed while holding ack messages: their visibility lease runs out on the server and they come back', async () => {
+    const location = join(tmpdir(), `pq-lease-${process.pid}-${++seq}`, 'q');
+    const options = { visibilityTimeout: 800 };
+    const q = await pq.PostgresAckQueue.open(PG_URL!, { name: pgName(location), ...options });
+    await q.put('a');
+    const w = startWorker({ role: 'hold', cls: 'PostgresAckQueue', location, options });
+    expect((await w.next<{ held?: string }>((m) => 'held' in m)).held).toBe('a');
+    await kill9(w);
+    const killedAt = Date.now();
+    const again = await q.get({ timeout: 5000 });
+    const took = Date.now() - killedAt;
+    // back by the lease (0.8 s), long before the killed client's holder row expires (10 s)
+    expect([again.data, again.attempts]).toEqual(['a', 2]);
+    expect(took).toBeLessThan(5000);
+    expect(await q.ack(again)).toBe(true);
+    expect(await q.size()).toBe(0);
+    await q.close();
+  });
+
+  it('a get that starts listening finds a put committed before its LISTEN was active (re-check, not the 500 ms backstop)', async () => {
+    const name = fresh();
+    const putter = await pq.PostgresQueue.open(PG_URL!, { name });
+    const took: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      // a pool config: a pool, a listener and a signal of its own, so only the server can tell it of the other's put
+      const waiter = await pq.PostgresQueue.open({ connectionString: PG_URL }, { name });
+      await expect(waiter.get({ block: false })).rejects.toMatchObject({ code: 'ERR_QUEUE_EMPTY' }); // starts listening
+      await putter.put(round); // most likely before the waiter's LISTEN is active (its connection is being made)
+      // let the LISTEN become active (no event tells): without the re-check the waiter would now trust that nothing
+      // was notified and skip its query until the 500 ms backstop
+      await new Promise((r) => setTimeout(r, 100));
+      const t0 = performance.now();
+      expect(await waiter.get({ timeout: 5000 })).toBe(round);
+      took.push(performance.now() - t0);
+      await waiter.close();
+    }
+    expect(took.filter((t) => t > 250).length, `took ${took.map(Math.round).join(', ')} ms`).toBe(0);
+    await putter.close();
   });
 
   it('an outcome from a holder whose lease was taken over changes nothing', async () => {

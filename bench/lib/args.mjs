@@ -9,15 +9,19 @@ const HELP = `usage: node bench/run.mjs [flags]
                           batched rows use 20x, multi-process rows 4x this cap
   --phase-seconds 2.5      wall-time cap per timed phase; a capped phase reports the items it did
   --mem-n 1000000         items in the memory / open-time pass (1 KiB each)
-  --only a,b,c,d,conc,mem,tasks,python,peers,raw,lib   run only these parts (default: all; 'tasks' = the
-                          task-layer part, reported in docs/benchmarks-tasks.md; '--only tasks' runs just it)
+  --only a,b,c,d,conc,mem,tasks,postgres,python,peers,raw,lib   run only these parts (default: all; 'tasks' =
+                          the task-layer part, reported in docs/benchmarks-tasks.md; 'postgres' = the PostgreSQL
+                          part, reported in docs/benchmarks-postgres.md; '--only postgres' runs just it)
   --systems LIST          only these system ids (see README), e.g. SqliteQueueSync,raw-sqlite
   --out docs/benchmarks.md  where to write the report ('-' = stdout only)
   --tasks-n 20000         jobs per end-to-end run of the tasks part (also the raw ceiling's N)
   --lat-samples 100       jobs per latency row of the tasks part
   --task-systems LIST     tasks part: only these of persist-queue,plainjob,liteque,bullmq,raw
   --tasks-out docs/benchmarks-tasks.md  where the tasks part's report goes ('-' = stdout)
-  --no-install            do not install bench/peers/node_modules when missing
+  --pg-n 1000             PostgreSQL part: single puts/gets and jobs per row (batches: 10x)
+  --pg-systems LIST       PostgreSQL part: task systems, of persist-queue,pg-boss,graphile-worker
+  --postgres-out docs/benchmarks-postgres.md  where the PostgreSQL part's report goes ('-' = stdout)
+  --no-install            do not install bench/peers/node_modules (or bench/postgres/peers) when missing
   --json FILE             also dump all raw results as JSON
   -h, --help`;
 
@@ -25,7 +29,7 @@ export function parseArgs(argv) {
   const o = {
     quick: false, n: null, runs: null, fullN: null, phaseSeconds: null, memN: null,
     only: null, systems: null, out: 'docs/benchmarks.md', install: true, json: null,
-    tasksN: null, latSamples: null, taskSystems: null, tasksOut: null,
+    tasksN: null, latSamples: null, taskSystems: null, tasksOut: null, pgN: null, pgSystems: null, postgresOut: null,
   };
   const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
   const num = (flag, v) => {
@@ -55,6 +59,9 @@ export function parseArgs(argv) {
       case '--lat-samples': o.latSamples = Math.round(num('--lat-samples', val())); break;
       case '--task-systems': o.taskSystems = new Set(list(val())); break;
       case '--tasks-out': o.tasksOut = val(); break;
+      case '--pg-n': o.pgN = Math.round(num('--pg-n', val())); break;
+      case '--pg-systems': o.pgSystems = new Set(list(val())); break;
+      case '--postgres-out': o.postgresOut = val(); break;
       case '--no-install': o.install = false; break;
       case '--json': o.json = val(); break;
       case '-h': case '--help': console.log(HELP); process.exit(0);
@@ -67,6 +74,7 @@ export function parseArgs(argv) {
   for (const k of Object.keys(d)) if (o[k] == null) o[k] = d[k];
   o.n.sort((x, y) => x - y);
   o.tasksOut ??= o.out === '-' ? '-' : 'docs/benchmarks-tasks.md';
+  o.postgresOut ??= o.out === '-' ? '-' : 'docs/benchmarks-postgres.md';
   return o;
 }
 

@@ -8,18 +8,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PEERS_DIR } from '../adapters/peers-common.mjs';
 
-export function ensurePeers({ install, log }) {
-  const nm = path.join(PEERS_DIR, 'node_modules');
-  const deps = Object.keys(JSON.parse(fs.readFileSync(path.join(PEERS_DIR, 'package.json'), 'utf8')).dependencies ?? {});
+/** Installs the peers of the package in `dir` (default bench/peers; bench/postgres/peers for the PostgreSQL part). */
+export function ensurePeers({ install, log, dir = PEERS_DIR }) {
+  const PEERS = dir;
+  const nm = path.join(PEERS, 'node_modules');
+  const deps = Object.keys(JSON.parse(fs.readFileSync(path.join(PEERS, 'package.json'), 'utf8')).dependencies ?? {});
   const missing = deps.filter((d) => !fs.existsSync(path.join(nm, d, 'package.json')));
   if (fs.existsSync(nm) && missing.length === 0) return { ok: true, note: 'already installed' };
-  if (fs.existsSync(nm)) log(`peers missing from bench/peers/node_modules: ${missing.join(', ')}`);
-  if (!install) return { ok: false, note: 'bench/peers/node_modules missing and --no-install given' };
-  const hasLock = fs.existsSync(path.join(PEERS_DIR, 'package-lock.json'));
-  const args = [hasLock ? 'ci' : 'install', '--prefix', PEERS_DIR, '--no-audit', '--no-fund'];
+  if (fs.existsSync(nm)) log(`peers missing from ${path.relative(process.cwd(), nm)}: ${missing.join(', ')}`);
+  if (!install) return { ok: false, note: `${path.relative(process.cwd(), nm)} missing and --no-install given` };
+  const hasLock = fs.existsSync(path.join(PEERS, 'package-lock.json'));
+  const args = [hasLock ? 'ci' : 'install', '--prefix', PEERS, '--no-audit', '--no-fund'];
   log(`installing peers: npm ${args.join(' ')} (native addons build from source; a few minutes)`);
   const t0 = Date.now();
-  const r = spawnSync('npm', args, { cwd: PEERS_DIR, encoding: 'utf8', timeout: 20 * 60 * 1000 });
+  const r = spawnSync('npm', args, { cwd: PEERS, encoding: 'utf8', timeout: 20 * 60 * 1000 });
   const secs = Math.round((Date.now() - t0) / 1000);
   if (r.status !== 0) {
     const tail = `${r.stderr || ''}${r.stdout || ''}`.trim().split('\n').filter((l) => !/Unknown user config/.test(l)).slice(-4).join(' | ');

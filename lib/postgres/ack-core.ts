@@ -103,6 +103,7 @@ export class PgAckCore<T> extends PgCoreBase<T> {
         `SELECT id${to === 'nack' ? ', (SELECT pg_notify($3, $4))' : ''} FROM u`,
       to === 'nack' ? [id, this.owner, this.channel, this.table] : [id, this.owner],
       `${method} failed`,
+      true,
     );
     if (rows.length > 0) this.signal.notify();
     if (rows.length > 0 && to === 'fail') this.unreadable.delete(id);

@@ -1,7 +1,8 @@
 /**
- * What the plain and the ack core on PostgreSQL share: opening (tables, holder row, LISTEN), puts (single statements,
- * group commit, maxSize under an advisory lock), peek and counts, the sweep that returns rows of dead holders and
- * expired leases, and the idle short-cut that spares the server a query per poll while nothing was notified.
+ * What the plain and the ack core on PostgreSQL share: opening (tables, holder row), LISTEN while gets find the queue
+ * empty, puts (single statements, group commit, maxSize under an advisory lock), peek and counts, the sweep that
+ * returns rows of dead holders and expired leases, and the idle short-cut that spares the server a query per poll
+ * while nothing was notified.
  *
  * These cores implement {@link QueueCore} with Promise-returning methods: the Promise shell awaits whatever a core
  * returns, so one shell drives both the SQLite and the PostgreSQL cores.
@@ -22,6 +23,11 @@ export const HOLDER_LEASE_MS = 10_000;
 const HEARTBEAT_MS = 2_000;
 /** Backstop: an idle waiter queries at least this often even without a notification. */
 const BACKSTOP_MS = 500;
+/**
+ * An instance listens for notifications only while gets find the queue empty, and this long after the last one: a
+ * client that only puts (or only gets from a full queue) never makes the server deliver a notification to it.
+ */
+const LISTEN_LINGER_MS = 5_000;
 /** How often an empty get sweeps for rows of dead holders (visibility leases: every {@link LEASE_SWEEP_MS}). */
 const SWEEP_MS = 1_000;
 const LEASE_SWEEP_MS = 20;
@@ -55,6 +61,8 @@ export abstract class PgCoreBase<T> {
   private dirty = true;
   private idleSince = 0;
   private lastSweep = 0;
+  private listening = false;
+  private lastEmpty = 0;
   private readonly onSignal = (): void => {
     this.dirty = true;
   };
@@ -91,7 +99,6 @@ export abstract class PgCoreBase<T> {
     try {
       await ensureSchema(this.db, this.opts.schema, this.table);
       await this.db.run(`INSERT INTO ${this.h} (id, tbl, expires) VALUES ($1, $2, now() + $3 * interval '1 ms')`, [this.owner, this.table, HOLDER_LEASE_MS], 'open failed');
-      await this.db.listener.listen(this.channel, this.onNotify);
       await this.sweep();
     } catch (err) {
       this.close();
@@ -104,6 +111,10 @@ export abstract class PgCoreBase<T> {
 
   /** Pushes this holder's lease forward (re-registering it if it expired and was removed meanwhile). */
   private async beat(): Promise<void> {
+    if (this.listening && performance.now() - this.lastEmpty > LISTEN_LINGER_MS) {
+      this.listening = false;
+      this.db.listener.unlisten(this.channel, this.onNotify);
+    }
     try {
       await this.db.run(
         `INSERT INTO ${this.h} (id, tbl, expires) VALUES ($1, $2, now() + $3 * interval '1 ms') ON CONFLICT (id) DO UPDATE SET expires = EXCLUDED.expires`,
@@ -149,7 +160,7 @@ export abstract class PgCoreBase<T> {
       `${this.opts.unique ? 'ON CONFLICT (ukey) WHERE status IN (1, 2) DO NOTHING ' : ''}RETURNING id, ukey) ` +
       `SELECT i.id, i.ukey, (SELECT pg_notify($4, $5)) AS n FROM ins i ORDER BY i.id`;
     const params = [entries.map((e) => e.data), entries.map((e) => e.priority ?? 0), keys, this.channel, this.table];
-    const rows = q ? await q(sql, params) : await this.db.run<{ id: string; ukey: Buffer | null }>(sql, params, 'put failed');
+    const rows = q ? await q(sql, params) : await this.db.run<{ id: string; ukey: Buffer | null }>(sql, params, 'put failed', true);
     this.signal.notify();
     if (!this.opts.unique) return rows.map((r) => Number(r.id));
     const byKey = new Map(rows.map((r) => [r.ukey!.toString('hex'), Number(r.id)]));
@@ -194,7 +205,7 @@ export abstract class PgCoreBase<T> {
    * time has not passed and no sweep is due.
    */
   protected idle(): boolean {
-    if (this.dirty || !this.db.listener.live) return false;
+    if (this.dirty || !this.listening || !this.db.listener.isActive(this.channel)) return false;
     const now = performance.now();
     return now - this.idleSince < BACKSTOP_MS && !this.sweepDue(now);
   }
@@ -205,15 +216,33 @@ export abstract class PgCoreBase<T> {
 
   /** Claims up to `max` rows: `status = 1` rows in queue order, skipping rows other clients are claiming. */
   protected async claim(max: number, claimSql: (pick: string) => string, params: unknown[]): Promise<ClaimedRow[]> {
-    if (this.idle()) return [];
+    if (this.idle()) {
+      this.lastEmpty = performance.now();
+      return [];
+    }
     this.dirty = false;
     const pick = `SELECT id FROM ${this.t} WHERE status = 1 ORDER BY ${this.orderBy} LIMIT ${max} FOR UPDATE SKIP LOCKED`;
-    let rows = await this.db.run<ClaimedRow>(claimSql(pick), params, 'get failed');
+    let rows = await this.db.run<ClaimedRow>(claimSql(pick), params, 'get failed', true);
     if (rows.length === 0 && this.sweepDue(performance.now()) && (await this.sweep()) > 0) {
-      rows = await this.db.run<ClaimedRow>(claimSql(pick), params, 'get failed');
+      rows = await this.db.run<ClaimedRow>(claimSql(pick), params, 'get failed', true);
     }
-    if (rows.length === 0) this.idleSince = performance.now();
+    if (rows.length === 0) {
+      this.idleSince = performance.now();
+      this.wantWakeups();
+    }
     return rows.sort((a, b) => (this.opts.order === 'filo' ? Number(b.id) - Number(a.id) : a.prio - b.prio || Number(a.id) - Number(b.id)));
+  }
+
+  /**
+   * A get found the queue empty (and may wait): listen for notifications from now on, until {@link LISTEN_LINGER_MS}
+   * after the last empty get. Until LISTEN is active the waiter polls the server; when it becomes active the listener
+   * reports a re-check, which finds a put committed in between.
+   */
+  private wantWakeups(): void {
+    this.lastEmpty = performance.now();
+    if (this.listening || this.closed) return;
+    this.listening = true;
+    void this.db.listener.listen(this.channel, this.onNotify);
   }
 
   /** Makes rows of dead holders and rows whose lease (server clock) ran out ready again. */
@@ -274,7 +303,8 @@ export abstract class PgCoreBase<T> {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.signal.off(this.onSignal);
     releaseSignal(this.signalKey);
-    this.db.listener.unlisten(this.channel, this.onNotify);
+    if (this.listening) this.db.listener.unlisten(this.channel, this.onNotify);
+    this.listening = false;
   }
 
   /** Ends the pool (when the queue made it). */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { QueueError } from '../common/errors.js';
 import type { CheckedTarget, PgPoolLike, PostgresDurability } from './options.js';
@@ -64,6 +65,18 @@ export function translate(err: unknown, what: string): Error {
   return new QueueError(`${what}: ${String(err)}`, 'ERR_QUEUE_IO', { cause: err });
 }
 
+const statementNames = new Map<string, string>();
+/** A name per statement text (the client refuses one name for two texts). */
+function statementName(sql: string): string {
+  let name = statementNames.get(sql);
+  if (name === undefined) {
+    name = `pq_${createHash('sha1').update(sql).digest('hex').slice(0, 24)}`;
+    if (statementNames.size > 10_000) statementNames.clear();
+    statementNames.set(sql, name);
+  }
+  return name;
+}
+
 interface Shared {
   refs: number;
   listener: Listener;
@@ -101,10 +114,16 @@ export class Db {
     this.listener = shared.listener;
   }
 
-  /** One statement in its own transaction (with `synchronous_commit = off` for 'normal' on a caller's pool). */
-  async run<R = any>(sql: string, params: unknown[], what: string): Promise<R[]> {
+  /**
+   * One statement in its own transaction (with `synchronous_commit = off` for 'normal' on a caller's pool).
+   * `prepared`: send it as a named (prepared) statement, parsed once per connection: for the hot statements (put, get).
+   */
+  async run<R = any>(sql: string, params: unknown[], what: string, prepared = false): Promise<R[]> {
     try {
-      if (this.sessionDurability) return (await this.pool.query(sql, params)).rows as R[];
+      if (this.sessionDurability) {
+        const r = prepared ? await this.pool.query({ name: statementName(sql), text: sql, values: params }) : await this.pool.query(sql, params);
+        return r.rows as R[];
+      }
       return await this.tx(async (q) => q(sql, params), what);
     } catch (err) {
       throw translate(err, what);
@@ -154,29 +173,50 @@ export class Db {
 
 /**
  * The dedicated LISTEN connection of one pool: one per pool and process, shared. Reconnects with backoff after a
- * lost connection and then reports `onReconnect` (waiters re-check, covering notifications sent meanwhile).
+ * lost connection and then reports `''` to every subscriber (waiters re-check, covering notifications sent meanwhile);
+ * a channel whose LISTEN becomes active reports `''` too (a write committed before it was active is found by that
+ * re-check). Connects on the first subscription.
  * @internal
  */
 export class Listener {
   private client: Pg | undefined;
   private readonly channels = new Map<string, Set<(payload: string) => void>>();
+  /** Channels whose LISTEN is active on the current connection. */
+  private active = new Set<string>();
   private connecting: Promise<void> | undefined;
   private closed = false;
   private retryTimer: NodeJS.Timeout | undefined;
-  /** True while LISTEN is active on every channel. */
+  /** True while the connection is up and LISTEN is active on every channel it had when it connected. */
   live = false;
 
   constructor(private readonly config: Record<string, unknown>) {}
 
-  /** Subscribes to `channel`; resolves once LISTEN is active (or the first attempt failed). */
+  /** Whether notifications on `channel` arrive now (its LISTEN is active on a live connection). */
+  isActive(channel: string): boolean {
+    return this.live && this.active.has(channel);
+  }
+
+  /** Subscribes to `channel`; resolves once LISTEN is active (or the attempt failed: it is retried). */
   async listen(channel: string, fn: (payload: string) => void): Promise<void> {
     let set = this.channels.get(channel);
+    const fresh = set === undefined;
     if (!set) {
       set = new Set();
       this.channels.set(channel, set);
-      if (this.client && this.live) await this.client.query(`LISTEN "${channel}"`).catch(() => undefined);
     }
     set.add(fn);
+    const client = this.client;
+    if (fresh && client && this.live) {
+      try {
+        await client.query(`LISTEN "${channel}"`);
+      } catch {
+        return; // the connection is lost: the reconnect listens again and reports '' to every subscriber
+      }
+      if (this.client !== client || this.channels.get(channel) !== set) return;
+      this.active.add(channel);
+      for (const f of set) f(''); // re-check: a write may have committed before LISTEN was active
+      return;
+    }
     await this.ensure();
   }
 
@@ -186,6 +226,7 @@ export class Listener {
     set.delete(fn);
     if (set.size === 0) {
       this.channels.delete(channel);
+      this.active.delete(channel);
       if (this.client && this.live) this.client.query(`UNLISTEN "${channel}"`).catch(() => undefined);
     }
   }
@@ -207,12 +248,22 @@ export class Listener {
     try {
       await client.connect();
       (client as { connection?: { stream?: { unref?(): void } } }).connection?.stream?.unref?.();
-      for (const ch of this.channels.keys()) await client.query(`LISTEN "${ch}"`);
+      // channels subscribed while this loop awaits are listened to as well, before the connection goes live
+      const done = new Set<string>();
+      for (;;) {
+        const todo = [...this.channels.keys()].filter((c) => !done.has(c));
+        if (todo.length === 0) break;
+        for (const ch of todo) {
+          await client.query(`LISTEN "${ch}"`);
+          done.add(ch);
+        }
+      }
       if (this.closed) {
         await client.end().catch(() => undefined);
         return;
       }
       this.client = client;
+      this.active = done;
       this.live = true;
       for (const set of this.channels.values()) for (const fn of set) fn(''); // re-check after a gap
     } catch {
@@ -225,6 +276,7 @@ export class Listener {
     if (this.client !== client) return;
     this.client = undefined;
     this.live = false;
+    this.active = new Set();
     client.end().catch(() => undefined);
     this.scheduleRetry();
   }

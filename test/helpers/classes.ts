@@ -64,9 +64,9 @@ export const PG_URL: string | undefined = process.env.PG_URL;
 const pgLocation = (dir: string): string => join(dir, 'q');
 /** A location (a path, as for the other backends) as a queue name: its folder's and its own name. */
 export const pgName = (l: string): string => `t_${basename(dirname(l))}_${basename(l)}`.replace(/[^A-Za-z0-9_]/g, '_').slice(-40);
-/** The queue name joins the options (a non-object is passed on as it is, for the option checks). */
+/** The queue name joins the options (a non-object or an array is passed on as it is, for the option checks). */
 const pgOptions = (l: string, o: unknown): never =>
-  (o === undefined ? { name: pgName(l) } : o !== null && typeof o === 'object' ? { ...o, name: (o as { name?: string }).name ?? pgName(l) } : o) as never;
+  (o === undefined ? { name: pgName(l) } : o !== null && typeof o === 'object' && !Array.isArray(o) ? { ...o, name: (o as { name?: string }).name ?? pgName(l) } : o) as never;
 export const PG_CLASSES: QueueClass[] = PG_URL
   ? [
       { name: 'PostgresQueue', backend: 'postgres', flavour: 'async', ack: false, orders: ['fifo', 'filo', 'priority'], autoCommit: true, paths: false, skipCorrupt: false, durabilities: ['full', 'normal'], deadAfterMs: 12_000, entry: 'postgres', openArgs: (l) => [PG_URL, { name: pgName(l) }], location: pgLocation, open: (l, o) => pgLib.PostgresQueue.open(PG_URL!, pgOptions(l, o)) },

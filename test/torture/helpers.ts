@@ -139,6 +139,25 @@ export async function drain(cls: QueueClass, q: AnyQueue, limit = 1_000_000): Pr
       out.push(cls.ack ? (g as { data: unknown }).data : g);
     }
   }
+  // A server queue gives back the rows of a killed holder (taken without autoCommit, or unacked) only when its lease
+  // runs out, up to deadAfterMs after the kill (no process-liveness check across hosts): drain until join() says no
+  // live or unexpired holder has anything left.
+  if (cls.backend === 'postgres') {
+    const end = Date.now() + cls.deadAfterMs + 5000;
+    while (out.length < limit && Date.now() < end && !(await q.join({ timeout: 0 }))) {
+      let got: unknown[] = [];
+      try {
+        got = await q.getMany(100, { timeout: 500 });
+      } catch (err) {
+        if (!(err instanceof lib.QueueEmptyError)) throw err;
+      }
+      for (const g of got) {
+        if (cls.ack) await q.ack(g);
+        else await q.taskDone();
+        out.push(cls.ack ? (g as { data: unknown }).data : g);
+      }
+    }
+  }
   return out;
 }
 

@@ -255,6 +255,42 @@ export class PgClaims {
     return { settled, claimed };
   }
 
+  /** Returns running jobs whose lease ran out (charging the attempt) and deletes finished jobs past retention. */
+  async sweep(run: Q, tx: (notify: boolean, fn: (q: Q) => Promise<void>) => Promise<void>): Promise<void> {
+    const j = this.t.jobs;
+    const keep: [number, number][] = [];
+    for (const [status, ms] of [[SUCCEEDED, this.retention.succeeded], [FAILED, this.retention.failed], [CANCELLED, this.retention.cancelled]] as const) {
+      if (Number.isFinite(ms)) keep.push([status, ms]);
+    }
+    const staleSql = keep.map((_, i) => `EXISTS (SELECT 1 FROM ${j} WHERE status = $${2 * i + 1}::smallint AND finished_at <= ${NOW_MS} - $${2 * i + 2}::bigint)`);
+    const probe = await run(
+      `SELECT EXISTS (SELECT 1 FROM ${j} WHERE status = 1 AND lease_until < ${NOW_MS}) AS expired` + (staleSql.length ? `, (${staleSql.join(' OR ')}) AS stale` : ''),
+      keep.flat(),
+    );
+    const p = probe[0] as { expired: boolean; stale?: boolean };
+    if (!p.expired && !p.stale) return;
+    await tx(p.expired, async (q) => {
+      if (p.expired) {
+        const lost = (await q(
+          `SELECT id, task, attempts, max_attempts, cancel_requested, on_complete FROM ${j} WHERE status = 1 AND lease_until < ${NOW_MS} FOR UPDATE SKIP LOCKED`,
+        )) as { id: string; task: string; attempts: number; max_attempts: number | null; cancel_requested: number; on_complete: Buffer | null }[];
+        for (const row of lost) {
+          const error = JSON.stringify({ name: 'TaskLostError', message: `attempt ${row.attempts} was lost: its lease ran out` });
+          const status = row.cancel_requested ? CANCELLED : row.attempts >= (row.max_attempts ?? 3) ? FAILED : 0;
+          await q(
+            `UPDATE ${j} SET status = $2::smallint, owner = NULL, lease_until = NULL, error = $3, run_at = ${NOW_MS}, ` +
+              `finished_at = CASE WHEN $2::smallint = 0 THEN NULL ELSE ${NOW_MS} END WHERE id = $1 AND status = 1`,
+            [row.id, status, error],
+          );
+          if (status !== 0) await this.finished(q, { ...row, status }, null, error);
+        }
+      }
+      for (const [s, ms] of keep) {
+        await q(`DELETE FROM ${j} WHERE id IN (SELECT id FROM ${j} WHERE status = $1 AND finished_at <= ${NOW_MS} - $2::bigint LIMIT 5000)`, [s, ms]);
+      }
+    });
+  }
+
   /** The rate window of `task` on the server's clock, locked for this transaction. */
   private async rateAllowance(q: Q, task: string, rate: { max: number; perMs: number }): Promise<{ allowance: number; window: number; used: number; due: boolean }> {
     const rows = await q(

@@ -32,6 +32,8 @@ export interface PgTaskStoreOptions {
 type Counts = Record<'pending' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled', number>;
 const STATUS_NAMES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 const poolIds = new WeakMap<object, number>();
+/** How long after the last waiter a store stops listening. */
+const LISTEN_LINGER_MS = 5_000;
 let nextPoolId = 1;
 
 /** The PostgreSQL implementation of the task store. Open with {@link PostgresTaskStore.open}. */
@@ -44,15 +46,28 @@ export class PostgresTaskStore implements TaskStore {
   private readonly claims: PgClaims;
   private readonly channel: string;
   private readonly payload: string;
+  /** The payload of a cancel(): every waiter wakes on it, and workers ask which of their jobs it was for. */
+  private readonly cancelPayload: string;
   private readonly signalKey: string;
   /** Server clock minus client clock (ms), measured at open. */
   private skew = 0;
   /** The skew's uncertainty (half the best round trip, + 1 ms): a due time read back is moved this much later. */
   private margin = 1;
   private notified = 0;
+  /** Cancel notifications (and re-checks) received, and the count at the last cancelRequested() query. */
+  private cancels = 0;
+  private cancelsChecked = -1;
   private closed = false;
+  /** Listening since a waiter (an idle worker, a `result()`) asked for the version, until LISTEN_LINGER_MS after. */
+  private listening = false;
+  private lastWant = 0;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** The last nextScheduleAt() read, valid while no notification came (and not past the backstop). */
+  private schedCache: { at: number; notified: number; value: number | null } | undefined;
   private readonly onNotify = (payload: string): void => {
-    if (payload !== '' && payload !== this.payload) return;
+    const cancel = payload === '' || payload === this.cancelPayload; // '' = a re-check: anything may have happened
+    if (!cancel && payload !== this.payload) return;
+    if (cancel) this.cancels++;
     this.notified++;
     this.signal.notify();
   };
@@ -64,6 +79,7 @@ export class PostgresTaskStore implements TaskStore {
     this.claims = new PgClaims(this.t, o.retention, o.followUp, () => this.skew);
     this.channel = channelOf(o.schema);
     this.payload = `pq_tasks_${o.name}`;
+    this.cancelPayload = `${this.payload}:cancel`;
     let identity: string;
     if (checked.kind === 'url') identity = checked.url;
     else {
@@ -75,7 +91,7 @@ export class PostgresTaskStore implements TaskStore {
     this.signal = acquireSignal(this.signalKey);
   }
 
-  /** Connects, creates the tables if needed, measures the clock skew and starts listening. */
+  /** Connects, creates the tables if needed and measures the clock skew (listening starts with the first waiter). */
   static async open(target: unknown, o: PgTaskStoreOptions, where: string): Promise<PostgresTaskStore> {
     const s = new PostgresTaskStore(target, o, where);
     try {
@@ -91,7 +107,6 @@ export class PostgresTaskStore implements TaskStore {
           s.margin = Math.ceil(best / 2) + 1;
         }
       }
-      await s.db.listener.listen(s.channel, s.onNotify);
     } catch (err) {
       await s.close();
       throw err;
@@ -99,15 +114,16 @@ export class PostgresTaskStore implements TaskStore {
     return s;
   }
 
-  private run(sql: string, params: unknown[], what: string): Promise<any[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
-    return this.db.run(sql, params, what);
+  /** One statement; `prepared`: a named statement (parsed once per connection), for the hot ones. */
+  private run(sql: string, params: unknown[], what: string, prepared = false): Promise<any[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return this.db.run(sql, params, what, prepared);
   }
 
   /** A transaction; `notify`: wake every host's waiters at commit. */
-  private async tx<R>(what: string, notify: boolean, fn: (q: Q) => Promise<R>): Promise<R> {
+  private async tx<R>(what: string, notify: boolean | string, fn: (q: Q) => Promise<R>): Promise<R> {
     const r = await this.db.tx(async (q) => {
       const v = await fn(q);
-      if (notify) await q('SELECT pg_notify($1, $2)', [this.channel, this.payload]);
+      if (notify) await q('SELECT pg_notify($1, $2)', [this.channel, notify === true ? this.payload : notify]);
       return v;
     }, what);
     if (notify) this.signal.notify();
@@ -119,22 +135,44 @@ export class PostgresTaskStore implements TaskStore {
     return `(SELECT pg_notify($${a}, $${a + 1}))`;
   }
 
-  /** Changes with every notification of this queue (no round trip). */
+  /**
+   * Changes with every notification of this queue (no round trip). Asked only by waiters: the first call starts
+   * listening (a client that only enqueues is never sent a notification), which stops {@link LISTEN_LINGER_MS} after
+   * the last call. When LISTEN becomes active the listener reports a re-check, which changes the version, so a write
+   * committed before that is not missed.
+   */
   version(): number {
+    this.lastWant = Date.now();
+    if (!this.listening && !this.closed) {
+      this.listening = true;
+      void this.db.listener.listen(this.channel, this.onNotify);
+      this.lingerTimer = setInterval(() => {
+        if (Date.now() - this.lastWant <= LISTEN_LINGER_MS) return;
+        this.stopListening();
+      }, LISTEN_LINGER_MS);
+      this.lingerTimer.unref();
+    }
     return this.notified;
+  }
+
+  private stopListening(): void {
+    if (!this.listening) return;
+    this.listening = false;
+    clearInterval(this.lingerTimer);
+    this.db.listener.unlisten(this.channel, this.onNotify);
   }
 
   async enqueue(jobs: readonly NewJob[], now: number): Promise<number[]> {
     if (jobs.some((j) => j.key !== null)) return this.tx('enqueue failed', true, (q) => this.claims.insert(q, jobs, now));
     // Without keys: one statement (insert and notify), no transaction round trips.
-    const rows = await this.run(`WITH ins AS (${insertSql(this.t.jobs, NOW_MS)}) SELECT id, ${this.notifyCol(10)} FROM ins`, [...insertArrays(jobs, now), this.channel, this.payload], 'enqueue failed');
+    const rows = await this.run(`WITH ins AS (${insertSql(this.t.jobs, NOW_MS)}) SELECT id, ${this.notifyCol(10)} FROM ins`, [...insertArrays(jobs, now), this.channel, this.payload], 'enqueue failed', true);
     this.signal.notify();
     // ids come from one sequence in row order: sorted, they follow the input order.
     return rows.map((r: { id: string }) => Number(r.id)).sort((a: number, b: number) => a - b);
   }
 
   async getJob(id: number): Promise<JobRow | undefined> {
-    const rows = await this.run(`SELECT * FROM ${this.t.jobs} WHERE id = $1`, [id], 'getJob failed');
+    const rows = await this.run(`SELECT * FROM ${this.t.jobs} WHERE id = $1`, [id], 'getJob failed', true);
     return rows.length === 0 ? undefined : jobRow(rows[0], this.skew);
   }
 
@@ -161,7 +199,7 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   cancel(id: number): Promise<boolean> {
-    return this.tx('cancel failed', true, async (q) => {
+    return this.tx('cancel failed', this.cancelPayload, async (q) => {
       if (await this.claims.cancelIfReady(q, id)) return true;
       return (await q(`UPDATE ${this.t.jobs} SET cancel_requested = 1 WHERE id = $1 AND status = 1 RETURNING id`, [id])).length > 0;
     });
@@ -213,7 +251,7 @@ export class PostgresTaskStore implements TaskStore {
     const owner = outcomes[0]?.owner;
     if (simpleClaim && this.o.retention.succeeded !== 0 && (outcomes.length > 0 || claim) && outcomes.every((o) => o.kind === 'succeeded' && o.owner === owner)) {
       const wins = outcomes as readonly Extract<Outcome, { kind: 'succeeded' }>[];
-      const r = await this.claims.settleAndClaim((sql, params) => this.run(sql, params ?? [], 'task round failed'), wins, claim, [this.channel, this.payload]);
+      const r = await this.claims.settleAndClaim((sql, params) => this.run(sql, params ?? [], 'task round failed', true), wins, claim, [this.channel, this.payload]);
       const settled: (StatusCode | null)[] = outcomes.map((o) => (r.settled.has(o.id) ? SUCCEEDED : null));
       const rest = outcomes.filter((o) => !r.settled.has(o.id));
       if (rest.length > 0) {
@@ -238,6 +276,7 @@ export class PostgresTaskStore implements TaskStore {
         `WHERE ${j}.id = v.id AND ${j}.status = 1 AND ${j}.attempts = v.attempt AND ${j}.owner = $3 RETURNING ${j}.id, ${j}.cancel_requested`,
       [jobs.map((x) => x.id), jobs.map((x) => x.attempt), owner, Math.max(0, Math.round(leaseUntil - Date.now()))],
       'lease renewal failed',
+      true,
     );
     const held = new Map<number, number>(rows.map((r: { id: string; cancel_requested: number }) => [Number(r.id), Number(r.cancel_requested)]));
     return {
@@ -255,41 +294,22 @@ export class PostgresTaskStore implements TaskStore {
     return rows.length > 0;
   }
 
+  /**
+   * Which of these jobs have a cancel request (read-only; asked by a worker woken by a notification while jobs run).
+   * No query while no cancel was notified since the last one (every cancel() notifies with its own payload; a
+   * re-check after LISTEN became active counts as one): other writes of the queue wake workers all the time.
+   */
+  async cancelRequested(ids: readonly number[]): Promise<number[]> {
+    if (ids.length === 0) return [];
+    if (this.cancels === this.cancelsChecked && this.listening && this.db.listener.isActive(this.channel)) return [];
+    this.cancelsChecked = this.cancels;
+    const rows = await this.run(`SELECT id FROM ${this.t.jobs} WHERE id = ANY($1::bigint[]) AND cancel_requested = 1`, [ids], 'cancel check failed', true);
+    return rows.map((r: { id: string }) => Number(r.id));
+  }
+
   /** Returns running jobs whose lease ran out (charging the attempt) and deletes finished jobs past retention. */
-  async sweep(): Promise<void> {
-    const j = this.t.jobs;
-    const keep: [number, number][] = [];
-    for (const [status, ms] of [[SUCCEEDED, this.o.retention.succeeded], [FAILED, this.o.retention.failed], [CANCELLED, this.o.retention.cancelled]] as const) {
-      if (Number.isFinite(ms)) keep.push([status, ms]);
-    }
-    const staleSql = keep.map((_, i) => `EXISTS (SELECT 1 FROM ${j} WHERE status = $${2 * i + 1}::smallint AND finished_at <= ${NOW_MS} - $${2 * i + 2}::bigint)`);
-    const probe = await this.run(
-      `SELECT EXISTS (SELECT 1 FROM ${j} WHERE status = 1 AND lease_until < ${NOW_MS}) AS expired` + (staleSql.length ? `, (${staleSql.join(' OR ')}) AS stale` : ''),
-      keep.flat(),
-      'sweep failed',
-    );
-    const p = probe[0] as { expired: boolean; stale?: boolean };
-    if (!p.expired && !p.stale) return;
-    await this.tx('sweep failed', p.expired, async (q) => {
-      if (p.expired) {
-        const lost = (await q(
-          `SELECT id, task, attempts, max_attempts, cancel_requested, on_complete FROM ${j} WHERE status = 1 AND lease_until < ${NOW_MS} FOR UPDATE SKIP LOCKED`,
-        )) as { id: string; task: string; attempts: number; max_attempts: number | null; cancel_requested: number; on_complete: Buffer | null }[];
-        for (const row of lost) {
-          const error = JSON.stringify({ name: 'TaskLostError', message: `attempt ${row.attempts} was lost: its lease ran out` });
-          const status = row.cancel_requested ? CANCELLED : row.attempts >= (row.max_attempts ?? 3) ? FAILED : 0;
-          await q(
-            `UPDATE ${j} SET status = $2::smallint, owner = NULL, lease_until = NULL, error = $3, run_at = ${NOW_MS}, ` +
-              `finished_at = CASE WHEN $2::smallint = 0 THEN NULL ELSE ${NOW_MS} END WHERE id = $1 AND status = 1`,
-            [row.id, status, error],
-          );
-          if (status !== 0) await this.claims.finished(q, { ...row, status }, null, error);
-        }
-      }
-      for (const [s, ms] of keep) {
-        await q(`DELETE FROM ${j} WHERE id IN (SELECT id FROM ${j} WHERE status = $1 AND finished_at <= ${NOW_MS} - $2::bigint LIMIT 5000)`, [s, ms]);
-      }
-    });
+  sweep(): Promise<void> {
+    return this.claims.sweep((sql, params) => this.run(sql, params ?? [], 'sweep failed'), (notify, fn) => this.tx('sweep failed', notify, fn));
   }
 
   async nextRunAt(tasks: readonly string[]): Promise<number | null> {
@@ -304,6 +324,7 @@ export class PostgresTaskStore implements TaskStore {
   // seconds, minutes...), and shifting it by each process's own skew estimate (which differ by a millisecond or two)
   // would put one tick at two instants and fire it twice. The compare-and-set on next_run_at makes every tick one job.
   async putSchedule(row: ScheduleRow): Promise<void> {
+    this.schedCache = undefined;
     const s = this.t.schedules;
     await this.run(
       `WITH u AS (INSERT INTO ${s} (id, task, cron, every, tz, data, options, misfire, def, next_run_at, last_run_at) ` +
@@ -318,6 +339,7 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async removeSchedule(id: string): Promise<boolean> {
+    this.schedCache = undefined;
     return (await this.run(`DELETE FROM ${this.t.schedules} WHERE id = $1 RETURNING id`, [id], 'unschedule failed')).length > 0;
   }
 
@@ -325,12 +347,26 @@ export class PostgresTaskStore implements TaskStore {
     return (await this.run(`SELECT * FROM ${this.t.schedules} ORDER BY id`, [], 'schedules failed')).map((r) => scheduleRow(r, 0));
   }
 
+  /**
+   * Asked by a worker before every sleep: answered from the last read while no notification of this queue came since
+   * (every schedule write notifies; this instance's own writes drop the cache) and the backstop has not passed, so a
+   * busy worker does not pay a round trip per round for it.
+   */
   async nextScheduleAt(): Promise<number | null> {
+    const c = this.schedCache;
+    const now = Date.now();
+    // a cached time already due is read again: another host may have fired that tick without a notification
+    const fresh = c && c.notified === this.notified && now - c.at < this.backstopMs && (c.value === null || c.value > now);
+    if (fresh && this.listening && this.db.listener.isActive(this.channel)) return c!.value;
+    const seen = this.notified;
     const m = ((await this.run(`SELECT min(next_run_at) AS m FROM ${this.t.schedules}`, [], 'schedules failed'))[0] as { m: string | null }).m;
-    return m === null ? null : Number(m);
+    const value = m === null ? null : Number(m);
+    this.schedCache = { at: now, notified: seen, value };
+    return value;
   }
 
   fireSchedule(id: string, expected: number, next: number, lastRunAt: number | null, jobs: readonly NewJob[]): Promise<boolean> {
+    this.schedCache = undefined;
     return this.tx('schedule tick failed', jobs.length > 0, async (q) => {
       const ok = (await q(
         `UPDATE ${this.t.schedules} SET next_run_at = $1, last_run_at = COALESCE($2, last_run_at) WHERE id = $3 AND next_run_at = $4 RETURNING id`,
@@ -344,7 +380,7 @@ export class PostgresTaskStore implements TaskStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.db.listener.unlisten(this.channel, this.onNotify);
+    this.stopListening();
     releaseSignal(this.signalKey);
     await this.db.end();
   }

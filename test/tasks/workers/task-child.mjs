@@ -30,6 +30,11 @@ const handlers = {
   tick: (d, ctx) => {
     log(`tick ${ctx.id}`);
   },
+  // Logs that it ran, for the exactly-once checks.
+  record: (d, ctx) => {
+    log(`ran ${ctx.id} ${d.p}:${d.n} ${process.pid}`);
+    return null;
+  },
   double: async (d) => {
     await sleep(5);
     return d * 2;
@@ -78,6 +83,18 @@ async function main() {
         await q.enqueueMany(Array.from({ length: job.batch }, (_, i) => ({ task: 'echo', data: { b, i, pad: 'x'.repeat(200) } })));
         log(`batch ${b}`);
       }
+    }
+    // `count` jobs of task `record`, enqueued one by one (each awaited), tagged { p: job.id, n }; then exits.
+    case 'enqueue': {
+      const q = await TaskQueue.open(job.file, job.options ?? {});
+      const go = new Promise((resolve) => process.once('message', resolve)); // 'go'
+      send({ ready: process.pid });
+      await go;
+      for (let n = 0; n < job.count; n++) await q.enqueue('record', { p: job.id, n });
+      await q.close();
+      send({ enqueued: job.count });
+      process.disconnect?.();
+      break;
     }
     // The blocking twin: submit and print the result (no IPC needed).
     case 'submitSync': {

@@ -15,11 +15,16 @@
 // queue's lock (its fencing token is in tokens/), block the thread (Atomics.wait: an event loop stalled, timers and
 // all) for ms, then go on.
 import { closeSync, existsSync, openSync, readdirSync, writeSync } from 'node:fs';
-import * as lib from '../../../dist/esm/index.js';
+import { basename, dirname } from 'node:path';
 import { checkPayload, errInfo, isTypedError, makePayload, prng } from '../common.mjs';
 
 const job = JSON.parse(process.argv[2]);
+// PostgreSQL classes: persist-queue/postgres, the location named as test/helpers/classes.ts names it, on PG_URL
+const isPg = job.cls.startsWith('Postgres');
+const lib = isPg ? await import('../../../dist/esm/postgres.js') : await import('../../../dist/esm/index.js');
 const Cls = lib[job.cls];
+const pgName = (l) => `t_${basename(dirname(l))}_${basename(l)}`.replace(/[^A-Za-z0-9_]/g, '_').slice(-40);
+const openQueue = () => (isPg ? Cls.open(process.env.PG_URL, { ...(job.options ?? {}), name: pgName(job.location) }) : Cls.open(job.location, job.options ?? {}));
 const isSync = job.cls.endsWith('Sync');
 const isAck = /Ack/.test(job.cls);
 const rng = prng(job.seed ?? 1);
@@ -108,7 +113,7 @@ function maybeStall() {
 }
 
 async function main() {
-  const q = await Cls.open(job.location, job.options ?? {});
+  const q = await openQueue();
   if (job.role === 'produce') {
     while (more()) await produceStep(q);
   } else if (job.role === 'consume') {
