@@ -47,32 +47,49 @@ export function info(t: Target, o: Opts): number {
       const doc = { target: t.path, backend: 'sqlite', bytes: S.fileBytes(t.path), journalMode: db.pragma('journal_mode', { simple: true }), queues, taskQueues };
       if (o.json) return out(JSON.stringify(doc)), 0;
       out(`${paint('bold', t.path)}  SQLite, ${bytes(doc.bytes)} on disk, journal ${doc.journalMode}`);
-      if (queues.length === 0 && taskQueues.length === 0) return out('no queues'), 0;
-      const counts = (c: Record<string, number>) => Object.entries(c).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
-      const rows = queues.map((q) => [q.name, q.kind, String(q.size), counts(q.counts), ago(q.oldest, now)]);
-      for (const q of taskQueues) {
-        const open = q.counts.pending + q.counts.scheduled + q.counts.running;
-        rows.push([q.name, `tasks v${q.schemaVersion}`, String(open), counts(q.counts) + (q.schedules > 0 ? `; ${q.schedules} schedule(s)` : ''), ago(q.oldest, now)]);
-      }
-      out(table(['queue', 'kind', 'size', 'counts', 'oldest'], rows, [2]));
-      return 0;
+      return showQueues(queues, taskQueues, now);
     } finally {
       db.close();
     }
   }
   const kind = F.folderKind(t.path);
   const size = F.withCopy(t.path, (q) => q.size());
+  const oldest = size > 0 ? F.oldestBound(t.path) : null;
   const doc = {
     target: t.path,
     backend: 'file',
     bytes: F.folderBytes(t.path),
     format: 1,
     segments: F.segments(t.path).length,
-    queues: [{ name: 'default', kind: kind.unique ? 'unique' : kind.order, size, counts: { waiting: size }, oldest: null }],
+    // oldest: a bound (the birth time of the oldest segment file), see F.oldestBound
+    queues: [{ name: 'default', kind: kind.unique ? 'unique' : kind.order, size, counts: { waiting: size }, oldest }],
   };
   if (o.json) return out(JSON.stringify(doc)), 0;
   out(`${paint('bold', t.path)}  file queue (format 1), ${doc.segments} segment(s), ${bytes(doc.bytes)} on disk`);
-  out(table(['queue', 'kind', 'size'], [['default', doc.queues[0]!.kind, String(size)]], [2]));
+  const age = ago(oldest, now);
+  out(table(['queue', 'kind', 'size', 'oldest'], [['default', doc.queues[0]!.kind, String(size), age === '-' || age === 'just now' ? age : `≤ ${age}`]], [2]));
+  return 0;
+}
+
+/** A task queue as `info` shows it. */
+export interface TaskQueueInfo {
+  name: string;
+  schemaVersion: number;
+  counts: Record<string, number> & { pending: number; scheduled: number; running: number };
+  schedules: number;
+  oldest: number | null;
+}
+
+/** The queue table of `info` (queues, then task queues); 'no queues' when there are none. */
+export function showQueues(queues: S.TableInfo[], taskQueues: TaskQueueInfo[], now: number): number {
+  if (queues.length === 0 && taskQueues.length === 0) return out('no queues'), 0;
+  const counts = (c: Record<string, number>) => Object.entries(c).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
+  const rows = queues.map((q) => [q.name, q.kind, String(q.size), counts(q.counts), ago(q.oldest, now)]);
+  for (const q of taskQueues) {
+    const open = q.counts.pending + q.counts.scheduled + q.counts.running;
+    rows.push([q.name, `tasks v${q.schemaVersion}`, String(open), counts(q.counts) + (q.schedules > 0 ? `; ${q.schedules} schedule(s)` : ''), ago(q.oldest, now)]);
+  }
+  out(table(['queue', 'kind', 'size', 'counts', 'oldest'], rows, [2]));
   return 0;
 }
 
@@ -95,7 +112,11 @@ function fileItems(t: Target, n: number): S.Row[] {
 }
 
 export function peek(t: Target, o: Opts): number {
-  const rows = t.type === 'sqlite' ? sqlRows(t, o, o.n, false) : fileItems(t, o.n);
+  return showRows(t.type === 'sqlite' ? sqlRows(t, o, o.n, false) : fileItems(t, o.n), o, t.type === 'sqlite');
+}
+
+/** Items as `peek` shows them; `stored`: they have ids and ages (not for a file queue). */
+export function showRows(rows: S.Row[], o: Opts, stored: boolean): number {
   if (o.json) {
     for (const r of rows) out(JSON.stringify(r));
     return 0;
@@ -103,13 +124,13 @@ export function peek(t: Target, o: Opts): number {
   if (rows.length === 0) return out('(empty)'), 0;
   const ack = rows[0]!.status !== undefined;
   const prio = rows[0]!.priority !== undefined;
-  const head = ['#', ...(t.type === 'sqlite' ? ['id'] : []), ...(prio ? ['priority'] : []), ...(ack ? ['status', 'attempts'] : []), ...(t.type === 'sqlite' ? ['age'] : []), 'data'];
+  const head = ['#', ...(stored ? ['id'] : []), ...(prio ? ['priority'] : []), ...(ack ? ['status', 'attempts'] : []), ...(stored ? ['age'] : []), 'data'];
   const body = rows.map((r, i) => [
     String(i + 1),
-    ...(t.type === 'sqlite' ? [String(r.id)] : []),
+    ...(stored ? [String(r.id)] : []),
     ...(prio ? [String(r.priority)] : []),
     ...(ack ? [r.status!, String(r.attempts)] : []),
-    ...(t.type === 'sqlite' ? [ago(r.timestamp)] : []),
+    ...(stored ? [ago(r.timestamp)] : []),
     r.error !== undefined ? paint('red', `<${r.error}>`) : short(r.data),
   ]);
   out(table(head, body, [0, 1]));
@@ -117,7 +138,11 @@ export function peek(t: Target, o: Opts): number {
 }
 
 export function exportCmd(t: Target, o: Opts): number {
-  const rows = t.type === 'sqlite' ? sqlRows(t, o, 0, true) : fileItems(t, 0);
+  return writeRows(t.type === 'sqlite' ? sqlRows(t, o, 0, true) : fileItems(t, 0));
+}
+
+/** Export records as JSON lines; exit 1 when one of them could not be read. */
+export function writeRows(rows: S.Row[]): number {
   for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n');
   return rows.some((r) => r.error !== undefined) ? 1 : 0;
 }
@@ -180,9 +205,19 @@ function putAll(t: Target, o: Opts, items: unknown[], priorities?: (number | und
 }
 
 export function put(t: Target, o: Opts, args: string[]): number {
+  const items = putItems(args);
+  return putDone(o, putAll(t, o, items));
+}
+
+/** The items of `put`: its arguments, or the JSON lines of stdin. */
+export function putItems(args: string[]): unknown[] {
   const items = args.length > 0 ? parseItems(args, 'argument') : parseItems(stdinLines(), 'stdin line');
   if (items.length === 0) throw usageError('no items to put');
-  const ids = putAll(t, o, items);
+  return items;
+}
+
+/** Prints the ids of a put (null: a duplicate a unique queue dropped). */
+export function putDone(o: Opts, ids: (number | null)[]): number {
   if (o.json) out(JSON.stringify({ ids }));
   else out(`put ${ids.length} item(s): ids ${ids.map((i) => (i === null ? 'duplicate' : String(i))).join(' ')}`);
   return 0;
@@ -198,17 +233,36 @@ export function get(t: Target, o: Opts): number {
       throw e;
     }
     for (const g of got) {
-      if (kind.startsWith('ack')) {
-        const m = g as AckMessage<unknown>;
-        out(JSON.stringify(o.json ? { id: m.id, data: m.data, attempts: m.attempts } : m.data));
-        (q as { ack(m: unknown): boolean }).ack(m);
-      } else out(JSON.stringify(g));
+      out(takenLine(g, kind, o));
+      if (kind.startsWith('ack')) (q as { ack(m: unknown): boolean }).ack(g);
     }
     return 0;
   }, false);
 }
 
+/** A taken item as `get` prints it (ack queues with --json: id, data and attempts). */
+export function takenLine(g: unknown, kind: string, o: Opts): string {
+  if (!kind.startsWith('ack')) return JSON.stringify(g);
+  const m = g as AckMessage<unknown>;
+  return JSON.stringify(o.json ? { id: m.id, data: m.data, attempts: m.attempts } : m.data);
+}
+
 export function importCmd(t: Target, o: Opts): number {
+  const { items, prios, acks } = importRecords();
+  if (t.type === 'sqlite' && o.kind === 'ack-unique') uniqueClash(t.path, o, items);
+  const ids = putAll(t, o, items, prios, acks);
+  return imported(o, ids.length);
+}
+
+/** Prints what an import did. */
+export function imported(o: Opts, n: number, from?: string): number {
+  if (o.json) out(JSON.stringify({ imported: n }));
+  else out(`imported ${n} item(s)${from === undefined ? '' : ` from ${from}`}`);
+  return 0;
+}
+
+/** The export records on stdin (all checked before anything is written). */
+export function importRecords(): { items: unknown[]; prios: (number | undefined)[]; acks: AckRecord[] } {
   const lines = parseItems(stdinLines(), 'stdin line');
   const items: unknown[] = [];
   const prios: (number | undefined)[] = [];
@@ -224,19 +278,13 @@ export function importCmd(t: Target, o: Opts): number {
     acks.push({ status: r.status as string | undefined, attempts: r.attempts as number | undefined });
   });
   if (items.length === 0) throw usageError('nothing to import');
-  if (t.type === 'sqlite' && o.kind === 'ack-unique') uniqueClash(t.path, o, items);
-  const ids = putAll(t, o, items, prios, acks);
-  if (o.json) out(JSON.stringify({ imported: ids.length }));
-  else out(`imported ${ids.length} item(s)`);
-  return 0;
+  return { items, prios, acks };
 }
 
 export function importPython(t: Target, o: Opts, dir: string): number {
   const items = readPythonQueue(dir);
   const ids = items.length === 0 ? [] : putAll(t, o, items);
-  if (o.json) out(JSON.stringify({ imported: ids.length }));
-  else out(`imported ${ids.length} item(s) from ${dir}`);
-  return 0;
+  return imported(o, ids.length, dir);
 }
 
 export function verify(t: Target, o: Opts): number {
@@ -286,7 +334,8 @@ function putByPriority(path: string, o: Opts, items: unknown[], prios: (number |
   }
 }
 
-interface AckRecord {
+/** The ack status and attempts of an export record. */
+export interface AckRecord {
   status?: string;
   attempts?: number;
 }
@@ -295,7 +344,7 @@ interface AckRecord {
  * Stored status of an imported ack record: ready and acked/failed rows keep their status; an `unack` record (taken
  * but not acknowledged when it was exported) comes back ready, since its taker does not hold it in the new queue.
  */
-const ACK_CODE: Record<string, number> = { ready: 0, unack: 0, acked: 5, failed: 9 };
+export const ACK_CODE: Record<string, number> = { ready: 0, unack: 0, acked: 5, failed: 9 };
 
 /**
  * Import into an ack queue keeping each record's status and attempts, in one `BEGIN IMMEDIATE` transaction: the

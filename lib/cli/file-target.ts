@@ -44,6 +44,22 @@ export function folderBytes(dir: string): number {
   return n;
 }
 
+/**
+ * A bound on the age of the oldest waiting item (file queues keep no per-item time): the birth time of the folder's
+ * lowest-numbered segment file. A holder deletes only segments without live items, so every waiting item was put
+ * into that segment or a later one, at or after that time. Null when the file system keeps no birth time.
+ */
+export function oldestBound(dir: string): number | null {
+  const first = segments(dir)[0];
+  if (first === undefined) return null;
+  try {
+    const s = statSync(join(dir, first));
+    return s.birthtimeMs > 0 ? Math.round(s.birthtimeMs) : null;
+  } catch {
+    return null; // deleted meanwhile
+  }
+}
+
 /** Runs `fn` on a private copy of the queue's files, opened with the library, and removes the copy. */
 export function withCopy<R>(dir: string, fn: (q: FileQueueSync<unknown>) => R): R {
   const kind = folderKind(dir);

@@ -8,6 +8,8 @@ import * as C from './commands.js';
 import { demo } from './demo.js';
 import { repairFolder, repairSqlite } from './repair.js';
 import { createInterface } from 'node:readline/promises';
+import { runPg } from './pg-commands.js';
+import { isPgUrl, pgTarget } from './pg-target.js';
 import { tasksCmd } from './tasks.js';
 import { watch } from './watch.js';
 import { CliError, setColour, useColour, usageError } from './output.js';
@@ -23,10 +25,11 @@ commands:
   repair [--dry-run] [--yes]   backs up, drops damaged records/rows, keeps the rest in order
   import-python DIR    the items of a Python persist-queue file Queue folder (json serializer) into the target
   tasks list|show|counts|schedules|retry|cancel|purge <target> [ID...] [--status S] [--task T] [-n N] [--after ID]
-                       the task queues of a SQLite file (purge: --status succeeded|failed|cancelled [--older-than MS])
+                       the task queues of the target (purge: --status succeeded|failed|cancelled [--older-than MS])
   watch [--interval MS]  live view of every queue: size, puts/s, gets/s, oldest age (Ctrl-C ends it)
   demo [--items N] [--backend sqlite|file]   producer and consumer processes, exactly-once check (no target)
-target: a SQLite file (.db) or a file-queue folder
+target: a SQLite file (.db), a file-queue folder, or a PostgreSQL connection string (postgres://user:pass@host/db)
+       with --schema NAME (default "persist_queue"); verify, repair and watch do not apply to PostgreSQL
 flags: --queue NAME (default "default"; tasks: the file's only task queue, else "default"), --kind fifo|filo|priority|unique|ack|ack-filo|ack-unique,
        --priority N (put into a priority queue), --json, -h/--help`;
 
@@ -63,6 +66,7 @@ export function main(argv: string[]): number | Promise<number> {
         'dry-run': { type: 'boolean', default: false },
         yes: { type: 'boolean', short: 'y', default: false },
         backend: { type: 'string' },
+        schema: { type: 'string' },
       },
     });
     const [cmd, target, ...rest] = positionals;
@@ -81,10 +85,14 @@ export function main(argv: string[]): number | Promise<number> {
     if (cmd === 'tasks') {
       const [path, ...ids] = rest;
       if (target === undefined) throw usageError('tasks: missing subcommand (list, show, counts, schedules, retry, cancel, purge)');
-      if (path === undefined) throw usageError(`tasks ${target}: missing target (a SQLite file)`);
-      const t = C.resolveTarget(path, false);
-      if (t.type !== 'sqlite') throw usageError(`${path}: task queues live in SQLite files, not in queue folders`);
-      return tasksCmd(target, path, {
+      if (path === undefined) throw usageError(`tasks ${target}: missing target (a SQLite file or a PostgreSQL connection string)`);
+      const pg = isPgUrl(path);
+      if (!pg) {
+        if (values.schema !== undefined) throw usageError('--schema is for PostgreSQL targets');
+        const t = C.resolveTarget(path, false);
+        if (t.type !== 'sqlite') throw usageError(`${path}: task queues live in SQLite files or PostgreSQL, not in queue folders`);
+      }
+      return tasksCmd(target, pg ? pgTarget(path, values.schema) : { type: 'sqlite', path }, {
         json: values.json!,
         queue: values.queue,
         status: values.status,
@@ -92,7 +100,7 @@ export function main(argv: string[]): number | Promise<number> {
         n: int(values.n, '-n', 50, 1),
         after: int(values.after, '--after', 0, 0),
         olderThan: int(values['older-than'], '--older-than', 0, 0),
-      }, ids);
+      }, ids).catch(fail);
     }
     if (values.status !== undefined || values.task !== undefined || values.after !== undefined || values['older-than'] !== undefined) {
       throw usageError('--status, --task, --after and --older-than are options of tasks');
@@ -100,11 +108,13 @@ export function main(argv: string[]): number | Promise<number> {
     if (cmd === 'watch') {
       if (target === undefined) throw usageError('watch: missing target (a SQLite file or a queue folder)');
       if (rest.length > 0) throw usageError(`watch: unexpected argument "${rest[0]}"`);
+      if (isPgUrl(target)) throw usageError('watch: not available for PostgreSQL targets (use info)');
+      if (values.schema !== undefined) throw usageError('--schema is for PostgreSQL targets');
       return watch(C.resolveTarget(target, false), { interval: int(values.interval, '--interval', 1000, 100), json: values.json! }).catch(fail);
     }
     if (values.interval !== undefined) throw usageError('--interval is an option of watch');
     if (!COMMANDS.includes(cmd)) throw usageError(`unknown command "${cmd}"`);
-    if (target === undefined) throw usageError(`${cmd}: missing target (a SQLite file or a queue folder)`);
+    if (target === undefined) throw usageError(`${cmd}: missing target (a SQLite file, a queue folder or a PostgreSQL connection string)`);
     if (cmd === 'import-python' && rest.length !== 1) throw usageError('import-python: give the target and the Python queue folder');
     if (rest.length > 0 && cmd !== 'put' && cmd !== 'import-python') throw usageError(`${cmd}: unexpected argument "${rest[0]}"`);
     const o: C.Opts = {
@@ -115,6 +125,8 @@ export function main(argv: string[]): number | Promise<number> {
       wait: int(values.wait, '--wait', 0, 0),
       priority: values.priority === undefined ? undefined : int(values.priority, '--priority', 0, -(2 ** 53)),
     };
+    if (isPgUrl(target)) return runPg(cmd, pgTarget(target, values.schema), o, rest).catch(fail);
+    if (values.schema !== undefined) throw usageError('--schema is for PostgreSQL targets');
     const t = C.resolveTarget(target, cmd === 'put' || cmd === 'import' || cmd === 'import-python');
     switch (cmd) {
       case 'info':

@@ -66,7 +66,11 @@ export function openReadOnly(path: string): Database.Database {
 }
 
 export function listTables(db: Database.Database): SqlTable[] {
-  const names = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[];
+  return parseTables(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all() as string[]);
+}
+
+/** The queue tables among table names (`queue_<name>`, `ack_queue_<name>`, …: the same on SQLite and PostgreSQL). */
+export function parseTables(names: string[]): SqlTable[] {
   const out: SqlTable[] = [];
   for (const table of names) {
     const p = PREFIX.find(([pre]) => table.startsWith(pre) && /^\w{1,64}$/.test(table.slice(pre.length)));
@@ -75,8 +79,11 @@ export function listTables(db: Database.Database): SqlTable[] {
   return out;
 }
 
-/** The queue `--queue`/`--kind` select; `create` allows one that does not exist yet (put, import). */
-export function selectTable(tables: SqlTable[], name: string, kind: string | undefined, create: boolean): SqlTable {
+/**
+ * The queue `--queue`/`--kind` select; `create` allows one that does not exist yet (put, import); `where` names the
+ * target in the error.
+ */
+export function selectTable(tables: SqlTable[], name: string, kind: string | undefined, create: boolean, where = 'this file'): SqlTable {
   if (kind !== undefined && !(KINDS as readonly string[]).includes(kind)) {
     throw usageError(`--kind must be one of ${KINDS.join(', ')} (got "${kind}")`);
   }
@@ -92,7 +99,7 @@ export function selectTable(tables: SqlTable[], name: string, kind: string | und
     return { table: pre + name, name, kind: k };
   }
   const known = tables.map((t) => `${t.name} (${t.kind})`).join(', ');
-  throw problem(`no queue "${name}"${kind === undefined ? '' : ` of kind ${kind}`} in this file; it holds: ${known || 'no queues'}`);
+  throw problem(`no queue "${name}"${kind === undefined ? '' : ` of kind ${kind}`} in ${where}; it holds: ${known || 'no queues'}`);
 }
 
 const isAck = (k: Kind): boolean => k.startsWith('ack');

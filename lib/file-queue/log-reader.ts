@@ -31,7 +31,7 @@ export type ReadResult =
   | { k: 'eof' }
   | { k: 'missing' }
   | { k: 'torn' }
-  | { k: 'corrupt'; why: string; next: number | undefined };
+  | { k: 'corrupt'; why: string; next: number | undefined; type?: number };
 
 /** One record of a multi-record write, read ahead before the write is applied. */
 export interface GroupRec {
@@ -77,6 +77,8 @@ export interface Reporter {
   damaged(message: string, cause?: unknown): void;
   /** A damaged record at (seg, off) is skipped: counts it (each position once). */
   skipped(seg: number, off: number): void;
+  /** Whether the damaged record at (seg, off) was skipped already (by this process). */
+  wasSkipped(seg: number, off: number): boolean;
 }
 
 /** The reporter of a store: `skipCorrupt` of the instance making the call, a count per folder and process. */
@@ -94,6 +96,10 @@ export class CorruptionReporter implements Reporter {
 
   skipped(seg: number, off: number): void {
     this.seen.add(`${seg}:${off}`);
+  }
+
+  wasSkipped(seg: number, off: number): boolean {
+    return this.seen.has(`${seg}:${off}`);
   }
 }
 
@@ -135,7 +141,7 @@ export class LogReader {
     if (got < REC_HEADER + h.len) return { k: 'torn' };
     const at = off - r.start + REC_HEADER;
     const body = r.buf.subarray(at, at + h.len);
-    if (crc32(body) !== h.crc) return { k: 'corrupt', why: 'record checksum mismatch', next: off + REC_HEADER + h.len };
+    if (crc32(body) !== h.crc) return { k: 'corrupt', why: 'record checksum mismatch', next: off + REC_HEADER + h.len, type: h.type };
     return { k: 'ok', type: h.type, flags: h.flags, body, end: off + REC_HEADER + h.len, crc: h.crc };
   }
 

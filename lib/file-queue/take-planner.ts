@@ -5,7 +5,9 @@
  *
  * @module
  */
-import { NONE, T_TAKE, type Rec, type Slot, type TakeRec } from './format.js';
+import { QueueCorruptError } from '../common/errors.js';
+import { NONE, T_PUT, T_TAKE, type Rec, type Slot, type TakeRec } from './format.js';
+import { BadBody, decodeBody } from './records.js';
 import type { LogReader, Reporter } from './log-reader.js';
 import type { LogPosition } from './position.js';
 import type { QueueState } from './state.js';
@@ -101,6 +103,11 @@ export class TakePlanner {
         } else if (this.state.order === 'filo') {
           hs = v.prevSeg;
           ho = v.prevOff;
+          if (hs === NONE) {
+            left = 0;
+            ho = NONE;
+            st.main = main.length; // the bottom of the stack with items still counted (a skipped item); trust the log
+          }
         } else {
           const next = this.scanPut(hs, v.end);
           if (next === undefined) {
@@ -168,16 +175,25 @@ export class TakePlanner {
 
   /** Drops the damaged item at the head of the main list, writing its removal. */
   private dropCorruptHead(seg: number, off: number): void {
+    // An item that the replay building this state skipped was never counted (its PUT was not applied): its removal
+    // must not count it again.
+    const gone = this.report.wasSkipped(seg, off) ? [] : [{ seg, off, h1: 0, h2: 0 }];
     this.report.skipped(seg, off);
     let headSeg = NONE;
     let headOff = NONE;
-    if (this.state.st.main > 1) {
-      if (this.state.order === 'filo') {
-        // The link to the items below went down with the record: they cannot be reached any more.
-        this.write([{ t: T_TAKE, owner: null, headSeg: NONE, headOff: NONE, nRet: 0, main: [{ seg, off, h1: 0, h2: 0 }] }]);
-        this.state.st.main = 0;
-        return;
+    if (this.state.order === 'filo') {
+      // The link to the items below went down with the record: the item below is found from the log before it
+      // (undefined: not known, the items below cannot be reached any more).
+      const below = this.state.st.main > gone.length ? this.below(seg, off) : null;
+      if (below) {
+        headSeg = below.seg;
+        headOff = below.off;
       }
+      this.write([{ t: T_TAKE, owner: null, headSeg, headOff, nRet: 0, main: gone }]);
+      if (headSeg === NONE) this.state.st.main = 0;
+      return;
+    }
+    if (this.state.st.main > 1) {
       const res = this.log.readRec(seg, off);
       // After a corrupt record: the next valid one. After a record that is gone (missing segment, cut short): scanPut
       // goes on to the next segment. After a record that does not parse: the next record.
@@ -190,6 +206,52 @@ export class TakePlanner {
     }
     this.write([{ t: T_TAKE, owner: null, headSeg, headOff, nRet: 0, main: [{ seg, off, h1: 0, h2: 0 }] }]);
     if (headSeg === NONE) this.state.st.main = 0;
+  }
+
+  /**
+   * FILO: the item below the item at (seg, off), without reading that item's (damaged) record: the top of the stack
+   * just before it was put. It starts from the STATE record of the item's segment and follows how each record between
+   * that and the item moved the top: a PUT (intact or damaged, if its header still says PUT) becomes the top, a TAKE
+   * names the new top, other records leave it. `null`: the stack was empty. `undefined`: not known (the
+   * segment or its STATE record is gone or damaged, or a record between that could have moved the top is damaged or
+   * gone: a TAKE, a record whose type is unreadable, a cut-short segment).
+   */
+  private below(seg: number, off: number): { seg: number; off: number } | null | undefined {
+    let b: ReturnType<LogReader['born']>;
+    try {
+      b = this.log.born(seg);
+    } catch (err) {
+      if (err instanceof QueueCorruptError) return undefined;
+      throw err;
+    }
+    if (typeof b !== 'object') return undefined;
+    let top = b.state.main === 0 || b.state.headSeg === NONE ? null : { seg: b.state.headSeg, off: b.state.headOff };
+    let at = b.end;
+    while (at < off) {
+      const res = this.log.readRec(seg, at);
+      if (res.k === 'corrupt' && res.type === T_PUT && res.next !== undefined) {
+        // A damaged item was put here: it is the top (the get that reaches it drops it in turn).
+        top = { seg, off: at };
+        at = res.next;
+        continue;
+      }
+      if (res.k !== 'ok') return undefined;
+      let rec: Rec;
+      try {
+        rec = decodeBody(res.type, res.flags, res.body);
+      } catch (err) {
+        if (!(err instanceof BadBody)) throw err;
+        if (res.type !== T_PUT) return undefined;
+        top = { seg, off: at };
+        at = res.end;
+        continue;
+      }
+      if (rec.t === T_PUT) top = { seg, off: at };
+      else if (rec.t === T_TAKE) top = rec.headSeg === NONE ? null : { seg: rec.headSeg, off: rec.headOff };
+      at = res.end;
+    }
+    // The records must lead exactly to the item (not past it).
+    return at === off ? top : undefined;
   }
 
   private scanPut(seg: number, off: number): { seg: number; off: number } | undefined {

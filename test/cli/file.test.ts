@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, lines, snapshot, tmp } from './helpers.js';
@@ -13,8 +13,12 @@ describe('persist-queue CLI on file-queue folders', () => {
     const before = snapshot(q);
     r = cli(['info', q, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ backend: 'file', format: 1, queues: [{ name: 'default', kind: 'fifo', size: 4 }] });
-    expect(cli(['info', q]).stdout).toMatch(/default\s+fifo\s+4/);
+    const doc = JSON.parse(r.stdout);
+    expect(doc).toMatchObject({ backend: 'file', format: 1, queues: [{ name: 'default', kind: 'fifo', size: 4 }] });
+    // oldest: the birth time of the first segment file (a bound: no item was put before it), where the file system keeps one
+    const born = statSync(join(q, readdirSync(q).find((n) => n.startsWith('seg-'))!)).birthtimeMs;
+    expect(doc.queues[0].oldest).toBe(born > 0 ? Math.round(born) : null);
+    expect(cli(['info', q]).stdout).toMatch(born > 0 ? /default\s+fifo\s+4\s+(just now|≤ \d+ s ago)\n/ : /default\s+fifo\s+4\s+-\n/);
     r = cli(['peek', q, '-n', '2', '--json']);
     expect(lines(r.stdout).map((x: any) => x.data)).toEqual([{ a: 1 }, 'two']);
     expect(lines(cli(['export', q]).stdout).map((x: any) => x.data)).toEqual([{ a: 1 }, 'two', 3, [4]]);
@@ -24,6 +28,8 @@ describe('persist-queue CLI on file-queue folders', () => {
     expect(snapshot(q)).toBe(before);
     expect(lines(cli(['get', q, '-n', '3']).stdout)).toEqual([{ a: 1 }, 'two', 3]);
     expect(cli(['info', q, '--json']).stdout).toMatch(/"size":1/);
+    expect(cli(['get', q]).code).toBe(0);
+    expect(JSON.parse(cli(['info', q, '--json']).stdout).queues[0]).toMatchObject({ size: 0, oldest: null });
     expect(cli(['get', q, '--kind', 'ack']).code).toBe(2);
   });
 
