@@ -9,6 +9,7 @@ import type { PutEntry, QueueCore } from '../common/core.js';
 import { crc32 } from '../common/crc.js';
 import { argTypeError, describe, QueueError, QueueLockedError, rangeError } from '../common/errors.js';
 import { newOwner, retireOwner } from '../common/owner.js';
+import { retryAsync } from '../common/retry.js';
 import { resolveSerializer, type Codec } from '../common/serializer.js';
 import { acquireSignal, releaseSignal, RETRY, type Retry, type Signal } from '../common/wait.js';
 import { checkDbPath, isBusy, openConnection, translateError } from './connection.js';
@@ -372,19 +373,8 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
  * retried on timers for up to `busyTimeout` ms instead of blocking the event loop inside SQLite, then thrown as the
  * {@link QueueLockedError} it is. A failed attempt has closed its connection already.
  */
-export async function openAsync<C>(make: () => C, busyTimeout: number): Promise<C> {
-  const deadline = performance.now() + busyTimeout;
-  let pause = 1;
-  for (;;) {
-    try {
-      return make();
-    } catch (err) {
-      const left = deadline - performance.now();
-      if (!(err instanceof QueueLockedError) || left <= 0) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(pause, left)));
-      pause = Math.min(pause * 2, 20);
-    }
-  }
+export function openAsync<C>(make: () => C, busyTimeout: number): Promise<C> {
+  return retryAsync(make, (err) => (err instanceof QueueLockedError ? busyTimeout : undefined));
 }
 
 export { RETRY };
