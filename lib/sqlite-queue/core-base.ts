@@ -376,5 +376,3 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
 export function openAsync<C>(make: () => C, busyTimeout: number): Promise<C> {
   return retryAsync(make, (err) => (err instanceof QueueLockedError ? busyTimeout : undefined));
 }
-
-export { RETRY };
