@@ -6,6 +6,7 @@
 import type { PutEntry, QueueCore } from './core.js';
 import { QueueClosedError, QueueEmptyError } from './errors.js';
 import { isThenable, PutLine } from './put-line.js';
+import { retryAsync } from './retry.js';
 import { ShellBase, type GetOptions, type JoinOptions, type PutManyOptions, type PutOptions } from './shell.js';
 import { AsyncWaits, RETRY, type Retry } from './wait.js';
 
@@ -82,25 +83,11 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /**
-   * Retries `fn` after `err` while the core calls it a passing lock conflict (backoff 1..20 ms), else throws. After
-   * close() only calls made `evenIfClosed` (close's own work) keep retrying.
+   * Retries `fn` after `err` while the core calls it a passing lock conflict (see {@link retryAsync}), else throws.
+   * After close() only calls made `evenIfClosed` (close's own work) keep retrying.
    */
-  private async retry<R>(fn: () => R | Promise<R>, err: unknown, evenIfClosed = false): Promise<R> {
-    let deadline: number | undefined;
-    let pause = 1;
-    for (;;) {
-      const allowed = this.core.retryableFor?.(err);
-      if (allowed === undefined || (this.closed && !evenIfClosed)) throw err;
-      deadline ??= performance.now() + allowed;
-      if (performance.now() >= deadline) throw err;
-      await new Promise((r) => setTimeout(r, pause));
-      pause = Math.min(pause * 2, 20);
-      try {
-        return await fn();
-      } catch (e) {
-        err = e;
-      }
-    }
+  private retry<R>(fn: () => R | Promise<R>, err: unknown, evenIfClosed = false): Promise<R> {
+    return retryAsync(fn, this.retryable, { failed: { err }, stop: () => this.closed && !evenIfClosed });
   }
 
   /**

@@ -17,7 +17,7 @@
  */
 import { argValueError, QueueLockedError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
-import { acquireSignal, releaseSignal, sleepSync, type Signal } from '../common/wait.js';
+import { acquireSignal, releaseSignal, type Signal } from '../common/wait.js';
 import { T_FLAG, T_RETURN, type Rec, type State } from './format.js';
 import type { HashSet64 } from './hashset.js';
 import { CheckpointFile } from './checkpoint.js';
@@ -50,7 +50,6 @@ const CKPT_BYTES = 8 * 1024 * 1024;
 
 /** Per-call settings of the instance that makes the call. */
 export interface Ctx {
-  flavour: 'sync' | 'async';
   skipCorrupt: boolean;
   segmentBytes: number;
   lockTimeout: number;
@@ -177,7 +176,7 @@ export class Store {
     const start = performance.now();
     const deadline = start + ctx.lockTimeout;
     for (;;) {
-      this.ensureHeld(deadline);
+      this.ensureHeld();
       try {
         const r = fn();
         this.finishOp(start, waiting?.(r) ?? false);
@@ -304,26 +303,18 @@ export class Store {
   // -------------------------------------------------------------------------------------------------------------
   // The lock: taking it, keeping it between quick calls, yielding it to a waiter
 
-  private ensureHeld(deadline: number): void {
+  /** Takes the lock, or throws LockBusyError: the caller (the shell, the core's open and close) retries. */
+  private ensureHeld(): void {
     if (this.hold.held) {
       if (!this.hold.lock.compromised) return;
       this.lost();
     }
-    let pause = 1;
-    for (;;) {
-      if (this.tryAcquire()) return;
-      if (this.ctx.flavour === 'async') throw new LockBusyError(`queue folder ${this.dir} is locked by another process`);
-      const left = deadline - performance.now();
-      if (left <= 0) throw new QueueLockedError(`queue folder ${this.dir} stayed locked by another process for ${this.ctx.lockTimeout} ms`);
-      if (pause === 1) this.flushBeforeWait();
-      sleepSync(Math.min(pause, left));
-      pause = Math.min(pause * 2, 4);
-    }
+    if (!this.tryAcquire()) throw new LockBusyError(`queue folder ${this.dir} is locked by another process`);
   }
 
   private tryAcquire(): boolean {
     try {
-      const got = this.hold.acquire(this.ctx.lockStale, this.ctx.flavour === 'sync');
+      const got = this.hold.acquire(this.ctx.lockStale, false); // a fence wait under way answers busy: retried
       if (got === 'busy') return false;
       this.recovery.settle(got === 'fence');
       this.armIdle();
