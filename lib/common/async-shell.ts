@@ -7,7 +7,7 @@ import type { PutEntry, QueueCore } from './core.js';
 import { QueueClosedError, QueueEmptyError } from './errors.js';
 import { isThenable, PutLine } from './put-line.js';
 import { ShellBase, type GetOptions, type JoinOptions, type PutManyOptions, type PutOptions } from './shell.js';
-import { AsyncWaits, RETRY, type Retry } from './wait.js';
+import { AsyncWaits, napAsync, RETRY, type Retry } from './wait.js';
 
 const emptyError = (): Error => new QueueEmptyError();
 
@@ -82,8 +82,8 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /**
-   * Retries `fn` after `err` while the core calls it a passing lock conflict (backoff 1..20 ms), else throws. After
-   * close() only calls made `evenIfClosed` (close's own work) keep retrying.
+   * Retries `fn` after `err` while the core calls it a passing lock conflict (backoff 1..20 ms, cut short by the core's
+   * signal), else throws. After close() only calls made `evenIfClosed` (close's own work) keep retrying.
    */
   private async retry<R>(fn: () => R | Promise<R>, err: unknown, evenIfClosed = false): Promise<R> {
     let deadline: number | undefined;
@@ -93,8 +93,9 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
       if (allowed === undefined || (this.closed && !evenIfClosed)) throw err;
       deadline ??= performance.now() + allowed;
       if (performance.now() >= deadline) throw err;
-      await new Promise((r) => setTimeout(r, pause));
-      pause = Math.min(pause * 2, 20);
+      // Woken early when the holder signals a release (the file queues' wake-up channel); else on the timer.
+      const woken = await napAsync(pause, this.core.signal);
+      pause = woken ? 1 : Math.min(pause * 2, 20);
       try {
         return await fn();
       } catch (e) {

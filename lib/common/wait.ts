@@ -6,7 +6,10 @@
  * Promise shells run them through {@link AsyncWaits}, which sleeps on a timer and is woken at once by a
  * {@link Signal} raised by any queue instance of this process that writes the same queue. Another process's writes
  * are seen by the next poll: polls start at 1 ms and back off to {@link MAX_POLL_MS}, so a waiter sees a foreign put
- * within that time while costing next to no CPU (the cores make a repeated attempt cheap when nothing changed).
+ * within that time while costing next to no CPU (the cores make a repeated attempt cheap when nothing changed). A
+ * backend may wake its waiters sooner when another process signals (the file queues' wake-up channel,
+ * lib/file-queue/wake.ts: the {@link Signal} for Promise classes, {@link wakeEpoch} for sync ones); the polls stay as
+ * the backstop, so a lost wake-up costs time, never correctness.
  *
  * @module
  */
@@ -58,11 +61,29 @@ export function releaseSignal(key: string): void {
   if (entry && --entry.refs <= 0) signals.delete(key);
 }
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+/**
+ * This thread's wake-up cells: [0] a counter that a helper thread bumps (and notifies) when another process signals a
+ * queue this thread waits on (lib/file-queue/wake.ts); [1] a cell nobody changes (a plain sleep); [2] the helper's
+ * acknowledgements. A synchronous wait reads the counter with {@link wakeEpoch} before its attempt and sleeps with
+ * {@link sleepSync} only while it is unchanged, so no wake-up is lost in between.
+ */
+export const wakeBuffer = new SharedArrayBuffer(12);
+const wakeCell = new Int32Array(wakeBuffer, 0, 1);
+const sleepCell = new Int32Array(wakeBuffer, 4, 1);
 
-/** Blocks the thread for `ms` milliseconds without using the CPU. */
-export function sleepSync(ms: number): void {
-  if (ms > 0) Atomics.wait(sleepCell, 0, 0, ms);
+/** The current value of this thread's wake-up counter (read before an attempt; see {@link sleepSync}). */
+export function wakeEpoch(): number {
+  return Atomics.load(wakeCell, 0);
+}
+
+/**
+ * Blocks the thread for up to `ms` milliseconds without using the CPU. With `epoch` (from {@link wakeEpoch}) it
+ * returns early, or at once, when a wake-up came after that epoch was read.
+ */
+export function sleepSync(ms: number, epoch?: number): void {
+  if (!(ms > 0)) return;
+  if (epoch === undefined) Atomics.wait(sleepCell, 0, 0, ms);
+  else Atomics.wait(wakeCell, 0, epoch, ms);
 }
 
 /** What to do when a wait runs out. */
@@ -78,6 +99,7 @@ export interface WaitOptions {
  * Used by every sync class.
  */
 export function waitSync<R>(attempt: () => R | Retry, options: WaitOptions): R {
+  let epoch = wakeEpoch();
   const first = attempt();
   if (first !== RETRY) return first;
   const deadline = performance.now() + options.timeout;
@@ -85,11 +107,30 @@ export function waitSync<R>(attempt: () => R | Retry, options: WaitOptions): R {
   for (;;) {
     const left = deadline - performance.now();
     if (left <= 0) throw options.onTimeout();
-    sleepSync(Math.min(poll, left));
-    poll = Math.min(poll * 2, MAX_POLL_MS);
+    sleepSync(Math.min(poll, left), epoch);
+    const woken = wakeEpoch() !== epoch;
+    poll = woken ? MIN_POLL_MS : Math.min(poll * 2, MAX_POLL_MS);
+    epoch = wakeEpoch();
     const r = attempt();
     if (r !== RETRY) return r;
   }
+}
+
+/**
+ * Sleeps up to `ms` on a timer, or until `signal` is notified; resolves true when
+ * woken by the signal. For short waits that need no cancelling (lock-conflict retries).
+ */
+export function napAsync(ms: number, signal?: Pick<Signal, 'on' | 'off'>): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const done = (woken: boolean): void => {
+      clearTimeout(timer);
+      signal?.off(wake);
+      resolve(woken);
+    };
+    const wake = (): void => done(true);
+    const timer = setTimeout(done, ms, false);
+    signal?.on(wake);
+  });
 }
 
 interface Sleeper {

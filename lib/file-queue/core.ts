@@ -9,7 +9,7 @@ import type { PutEntry, QueueCore } from '../common/core.js';
 import { argTypeError, describe, QueueCorruptError, QueueError, rangeError, taskDoneExcess } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
 import { decodeError, resolveSerializer, type Codec } from '../common/serializer.js';
-import { RETRY, type Retry, type Signal } from '../common/wait.js';
+import { napAsync, RETRY, type Retry, type Signal } from '../common/wait.js';
 import { T_DONE, T_FLAG, T_RETURN, type Rec } from './format.js';
 import { hash64 } from './hashset.js';
 import { prepareFolder } from './folder.js';
@@ -20,8 +20,6 @@ import { UNDECODABLE, type TakePlan, type Undecodable } from './take-planner.js'
 
 /** Framing bytes around an item's data in the worst case (PUT header, id, hash, link). */
 const RECORD_OVERHEAD = 40;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Storage core of the file queues. */
 export class FileCore<T> implements QueueCore<T, T> {
@@ -97,8 +95,8 @@ export class FileCore<T> implements QueueCore<T, T> {
         return core;
       } catch (err) {
         if (err instanceof LockBusyError && performance.now() < deadline) {
-          await sleep(pause);
-          pause = Math.min(pause * 2, 20);
+          const woken = await napAsync(pause, core.signal); // woken by the wake-up channel on a release
+          pause = woken ? 1 : Math.min(pause * 2, 20);
           continue;
         }
         core.dispose();
@@ -354,6 +352,7 @@ export class FileCore<T> implements QueueCore<T, T> {
   private wait(): Retry {
     if (this.ctx.flavour === 'sync') this.store.flushBeforeWait(); // its flush timer cannot run while it sleeps
     this.store.releaseLock();
+    this.store.watchWake();
     return RETRY;
   }
 

@@ -15,9 +15,10 @@
  *
  * @module
  */
+import { join } from 'node:path';
 import { argValueError, QueueLockedError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
-import { acquireSignal, releaseSignal, sleepSync, type Signal } from '../common/wait.js';
+import { acquireSignal, releaseSignal, sleepSync, wakeEpoch, type Signal } from '../common/wait.js';
 import { T_FLAG, T_RETURN, type Rec, type State } from './format.js';
 import type { HashSet64 } from './hashset.js';
 import { CheckpointFile } from './checkpoint.js';
@@ -32,6 +33,7 @@ import { Recovery } from './recovery.js';
 import { SegmentDir } from './segment-dir.js';
 import { QueueState } from './state.js';
 import { TakePlanner, type TakePlan, type Undecodable } from './take-planner.js';
+import { WakeChannel } from './wake.js';
 
 /** How often a holder looks for a waiting process. */
 const WANT_CHECK_MS = 2;
@@ -40,7 +42,7 @@ const MIN_HOLD_MS = 20;
 /** After yielding, stay away this long so the waiter gets the lock. */
 const YIELD_MS = 8;
 /** Release a lock nobody used for this long (timer; needs a free event loop). */
-const IDLE_MS = 10;
+const IDLE_MS = 3;
 /** Keep the lock after a call only while calls follow each other within this many ms. */
 const HOT_GAP_MS = 10;
 /** Dead-holder sweeps at most this often. */
@@ -74,6 +76,7 @@ export class Store {
   private readonly planner: TakePlanner;
   private readonly token = newOwner();
   private readonly signalKey: string;
+  private readonly wake: WakeChannel;
   private ctx!: Ctx;
   private refs = 0;
   private lastOpEnd = -Infinity;
@@ -97,6 +100,7 @@ export class Store {
     this.segs = segs;
     this.signalKey = `file:${dir}`;
     this.signal = acquireSignal(this.signalKey);
+    this.wake = new WakeChannel(join(dir, 'wake'), () => this.signal.notify());
   }
 
   /** The store of `dir` (a real path) in this thread, created on first use. */
@@ -134,6 +138,7 @@ export class Store {
     this.releaseLock();
     this.writer.close();
     this.segs.closeAll();
+    this.wake.close();
     retireOwner(this.token);
     releaseSignal(this.signalKey);
   }
@@ -311,12 +316,15 @@ export class Store {
     }
     let pause = 1;
     for (;;) {
+      const epoch = wakeEpoch();
       if (this.tryAcquire()) return;
+      // Woken by the wake-up channel when the holder gives the lock up; the sleeps stay as the backstop.
+      this.wake.watch(this.ctx.flavour === 'sync');
       if (this.ctx.flavour === 'async') throw new LockBusyError(`queue folder ${this.dir} is locked by another process`);
       const left = deadline - performance.now();
       if (left <= 0) throw new QueueLockedError(`queue folder ${this.dir} stayed locked by another process for ${this.ctx.lockTimeout} ms`);
       if (pause === 1) this.flushBeforeWait();
-      sleepSync(Math.min(pause, left));
+      sleepSync(Math.min(pause, left), epoch);
       pause = Math.min(pause * 2, 4);
     }
   }
@@ -389,10 +397,20 @@ export class Store {
     }
   }
 
-  /** Gives the lock up (Locking, step 4). */
+  /** Gives the lock up (Locking, step 4), and rings the wake-up channel (hand-off) if this thread held it. */
   releaseLock(): void {
     this.clearIdle();
+    const held = this.hold.held;
     this.hold.release();
+    if (held) this.wake.ring();
+  }
+
+  /**
+   * The caller is about to wait for items, room or the lock: wake it when another process gives the lock up (on the
+   * event loop for Promise classes, from a helper thread for sync ones). See wake.ts.
+   */
+  watchWake(): void {
+    this.wake.watch(this.ctx.flavour === 'sync');
   }
 
   /** The hold was taken over: forget it; the next call acquires again. */
