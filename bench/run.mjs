@@ -32,7 +32,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)
 
 // ---- peers ----
 let peerInstall = { ok: true, note: 'not needed (--only without peers)' };
-if (wants(opts, 'peers') || wants(opts, 'tasks')) peerInstall = ensurePeers({ install: opts.install, log });
+if (wants(opts, 'peers') || wants(opts, 'tasks')) peerInstall = ensurePeers({ install: opts.install, log, tasks: wants(opts, 'tasks') });
 if (!peerInstall.ok) log(`peers unavailable: ${peerInstall.note}`);
 
 // ---- systems ----
