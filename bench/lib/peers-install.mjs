@@ -8,9 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PEERS_DIR } from '../adapters/peers-common.mjs';
 
-export function ensurePeers({ install, log }) {
+/** Peers only the tasks part uses: a queue-only run (`--only` without tasks) does not need them. */
+const TASKS_ONLY = ['bullmq', 'ioredis'];
+
+export function ensurePeers({ install, log, tasks = true }) {
   const nm = path.join(PEERS_DIR, 'node_modules');
-  const deps = Object.keys(JSON.parse(fs.readFileSync(path.join(PEERS_DIR, 'package.json'), 'utf8')).dependencies ?? {});
+  const deps = Object.keys(JSON.parse(fs.readFileSync(path.join(PEERS_DIR, 'package.json'), 'utf8')).dependencies ?? {})
+    .filter((d) => tasks || !TASKS_ONLY.includes(d));
   const missing = deps.filter((d) => !fs.existsSync(path.join(nm, d, 'package.json')));
   if (fs.existsSync(nm) && missing.length === 0) return { ok: true, note: 'already installed' };
   if (fs.existsSync(nm)) log(`peers missing from bench/peers/node_modules: ${missing.join(', ')}`);

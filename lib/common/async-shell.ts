@@ -30,6 +30,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
       {
         batch: (entries) => this.ioSyncFirst(() => this.core.commitBatch(entries)),
         many: (entries) => this.ioSyncFirst(() => this.core.tryPutMany(entries)),
+        willWait: this.willWait,
       },
       core.signal,
       deferCommit,
@@ -83,11 +84,13 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /**
-   * Retries `fn` after `err` while the core calls it a passing lock conflict (see {@link retryAsync}), else throws.
-   * After close() only calls made `evenIfClosed` (close's own work) keep retrying.
+   * Retries `fn` after `err` while the core calls it a passing lock conflict (see {@link retryAsync}; a pause ends
+   * early when the core's signal is notified), else throws. After close() only calls made `evenIfClosed` (close's own
+   * work) keep retrying.
    */
   private retry<R>(fn: () => R | Promise<R>, err: unknown, evenIfClosed = false): Promise<R> {
-    return retryAsync(fn, this.retryable, { failed: { err }, stop: () => this.closed && !evenIfClosed });
+    const stop = (): boolean => this.closed && !evenIfClosed;
+    return retryAsync(fn, this.retryable, { failed: { err }, stop, signal: this.core.signal });
   }
 
   /**
@@ -138,13 +141,13 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
     const attempt = (): G | Retry | Promise<G | Retry> => this.ioSyncFirst(() => this.core.tryGet());
     const first = attempt();
     if (first !== RETRY && !isThenable(first)) return Promise.resolve(first);
-    return this.waits.run(attempt, { timeout: wait, onTimeout: emptyError }, { value: first });
+    return this.waits.run(attempt, { timeout: wait, onTimeout: emptyError, willSleep: this.willWait }, { value: first });
   }
 
   /** Promise twin of {@link SyncQueueShell.getMany}. */
   async getMany(max: number, options?: GetOptions): Promise<G[]> {
     const wait = this.prepareGetMany(max, options);
-    return this.afterPuts(() => this.waits.run(() => this.io(() => this.core.tryGetMany(max)), { timeout: wait, onTimeout: emptyError }));
+    return this.afterPuts(() => this.waits.run(() => this.io(() => this.core.tryGetMany(max)), { timeout: wait, onTimeout: emptyError, willSleep: this.willWait }));
   }
 
   /** Promise twin of {@link SyncQueueShell.peek}. */
@@ -163,7 +166,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   async join(options?: JoinOptions): Promise<boolean> {
     const timeout = this.prepareJoin(options);
     try {
-      await this.afterPuts(() => this.waits.run(() => this.io(() => this.core.tryJoin()), { timeout, onTimeout: emptyError }));
+      await this.afterPuts(() => this.waits.run(() => this.io(() => this.core.tryJoin()), { timeout, onTimeout: emptyError, willSleep: this.willWait }));
       return true;
     } catch (err) {
       if (err instanceof QueueEmptyError) return false;

@@ -1,10 +1,12 @@
 /**
  * Retrying a call that failed with a passing lock conflict, with backoff: the one helper behind the sync and Promise
- * shells and the cores' open. The core says what is retryable, and for how long (`QueueCore.retryableFor`).
+ * shells and the cores' open. The core says what is retryable, and for how long (`QueueCore.retryableFor`). An
+ * asynchronous retry's pause ends early when the queue's {@link Signal} is notified (a write in this process, or a
+ * release of the lock by another process that the file queues' wake-up channel reports).
  *
  * @module
  */
-import { sleepSync } from './wait.js';
+import { napAsync, sleepSync, type Signal } from './wait.js';
 
 /** For how many ms after `err` the call may be retried; undefined when `err` is not retryable. */
 export type RetryableFor = (err: unknown) => number | undefined;
@@ -39,6 +41,8 @@ export interface RetryAsyncOptions {
   failed?: { err: unknown };
   /** Checked before each retry: true stops retrying (the last error is thrown). */
   stop?: () => boolean;
+  /** Ends a pause early when notified (the queue's signal, rung by the file queues' wake-up channel). */
+  signal?: Pick<Signal, 'on' | 'off'>;
 }
 
 /** Runs `fn`, retrying it on timers while it fails with what `retryable` accepts. */
@@ -60,8 +64,8 @@ export async function retryAsync<R>(fn: () => R | Promise<R>, retryable: Retryab
     deadline ??= performance.now() + allowed;
     const left = deadline - performance.now();
     if (left <= 0) throw err;
-    await new Promise((r) => setTimeout(r, Math.min(pause, left)));
-    pause = Math.min(pause * 2, ASYNC_MAX_PAUSE_MS);
+    const woken = await napAsync(Math.min(pause, left), options.signal);
+    pause = woken ? 1 : Math.min(pause * 2, ASYNC_MAX_PAUSE_MS);
     try {
       return await fn();
     } catch (e) {

@@ -86,11 +86,14 @@ export abstract class ShellBase<T, G> {
   protected closed = false;
   /** What the core calls a passing lock conflict, retried for as long as it allows. @internal */
   protected readonly retryable: RetryableFor;
+  /** Tells the core that a wait is about to sleep (see `QueueCore.willWait`). @internal */
+  protected readonly willWait: () => void;
 
   /** @internal */
   protected constructor(core: QueueCore<T, G>, private readonly className: string) {
     this.core = core;
     this.retryable = (err) => core.retryableFor?.(err);
+    this.willWait = () => core.willWait?.();
   }
 
   /**

@@ -88,7 +88,7 @@ export class FileCore<T> implements QueueCore<T, T> {
   static async openAsync<T>(dir: unknown, options: unknown, where: string): Promise<FileCore<T>> {
     const core = FileCore.create<T>(dir, options, where, 'async');
     try {
-      await retryAsync(() => core.init(), (err) => core.retryableFor(err));
+      await retryAsync(() => core.init(), (err) => core.retryableFor(err), { signal: core.signal });
     } catch (err) {
       core.dispose();
       throw err;
@@ -384,6 +384,7 @@ export class FileCore<T> implements QueueCore<T, T> {
   retryableFor(err: unknown): number | undefined {
     if (!(err instanceof LockBusyError)) return undefined;
     if (this.flavour === 'sync') this.store.flushBeforeWait(); // the thread sleeps before the retry: see wait()
+    else this.willWait(); // woken when the holder gives the lock up
     return this.opts.lockTimeout;
   }
 
@@ -393,4 +394,13 @@ export class FileCore<T> implements QueueCore<T, T> {
     this.store.flushBeforeWait(); // the flush timer cannot run while the thread sleeps
     return this.opts.lockTimeout;
   };
+
+  /**
+   * Wakes this Promise class's waits when another process gives the lock up (docs/format.md, "Wake-up channel"). A
+   * sync class polls: only another thread could end its `Atomics.wait` early, and a helper thread costs ~55 ms of CPU
+   * to start in every process.
+   */
+  willWait(): void {
+    if (this.flavour === 'async') this.store.watchWake();
+  }
 }

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { join } from 'node:path';
 import { argValueError, QueueLockedError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
 import { acquireSignal, releaseSignal, type Signal } from '../common/wait.js';
@@ -32,6 +33,7 @@ import { Recovery } from './recovery.js';
 import { SegmentDir } from './segment-dir.js';
 import { QueueState } from './state.js';
 import { TakePlanner, type TakePlan, type Undecodable } from './take-planner.js';
+import { WakeChannel } from './wake.js';
 
 /** How often a holder looks for a waiting process. */
 const WANT_CHECK_MS = 2;
@@ -40,7 +42,7 @@ const MIN_HOLD_MS = 20;
 /** After yielding, stay away this long so the waiter gets the lock. */
 const YIELD_MS = 8;
 /** Release a lock nobody used for this long (timer; needs a free event loop). */
-const IDLE_MS = 10;
+const IDLE_MS = 3;
 /** Keep the lock after a call only while calls follow each other within this many ms. */
 const HOT_GAP_MS = 10;
 /** Dead-holder sweeps at most this often. */
@@ -73,6 +75,7 @@ export class Store {
   private readonly planner: TakePlanner;
   private readonly token = newOwner();
   private readonly signalKey: string;
+  private readonly wake: WakeChannel;
   private ctx!: Ctx;
   private refs = 0;
   private lastOpEnd = -Infinity;
@@ -96,6 +99,7 @@ export class Store {
     this.segs = segs;
     this.signalKey = `file:${dir}`;
     this.signal = acquireSignal(this.signalKey);
+    this.wake = new WakeChannel(join(dir, 'wake'), () => this.signal.notify());
   }
 
   /** The store of `dir` (a real path) in this thread, created on first use. */
@@ -133,6 +137,7 @@ export class Store {
     this.releaseLock();
     this.writer.close();
     this.segs.closeAll();
+    this.wake.close();
     retireOwner(this.token);
     releaseSignal(this.signalKey);
   }
@@ -380,10 +385,17 @@ export class Store {
     }
   }
 
-  /** Gives the lock up (Locking, step 4). */
+  /** Gives the lock up (Locking, step 4), and rings the wake-up channel (hand-off) if this thread held it. */
   releaseLock(): void {
     this.clearIdle();
+    const held = this.hold.held;
     this.hold.release();
+    if (held) this.wake.ring();
+  }
+
+  /** A Promise class is about to wait: notify {@link signal} when another process gives the lock up (wake.ts). */
+  watchWake(): void {
+    this.wake.watch();
   }
 
   /** The hold was taken over: forget it; the next call acquires again. */
