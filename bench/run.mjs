@@ -34,7 +34,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130)
 
 // ---- peers ----
 let peerInstall = { ok: true, note: 'not needed (--only without peers)' };
-if (wants(opts, 'peers') || wants(opts, 'tasks')) peerInstall = ensurePeers({ install: opts.install, log });
+if (wants(opts, 'peers') || wants(opts, 'tasks')) peerInstall = ensurePeers({ install: opts.install, log, tasks: wants(opts, 'tasks') });
 if (!peerInstall.ok) log(`peers unavailable: ${peerInstall.note}`);
 
 // ---- systems ----
@@ -135,11 +135,23 @@ for (const workload of ['a', 'b', 'c', 'd']) {
 }
 if (wants(opts, 'conc')) {
   for (const size of SIZES) {
-    // The Promise classes, and the raw SQLite ceiling (1 INSERT per transaction vs 64 in one).
-    const concSystems = runnable.filter((s) => s.durability === 'full' && ((s.kind === 'lib' && s.promise) || s.id === 'raw-sqlite/full'));
+    // The Promise classes, and the raw ceilings: better-sqlite3 (1 INSERT per transaction vs 64 in one) and fs (1 record
+    // per write + fsync vs 64 in one write + fsync).
+    const concSystems = runnable.filter((s) => s.durability === 'full' && ((s.kind === 'lib' && s.promise) || s.id === 'raw-sqlite/full' || s.id === 'raw-fs/full'));
     for (const sys of concSystems) {
       await measure(sys, 'conc', size, opts.fullN);
     }
+  }
+}
+
+// ---- put wake-up latency (workers/wake.mjs) ----
+const wake = [];
+if (wants(opts, 'wake')) {
+  for (const sys of runnable.filter((s) => s.kind === 'lib' && s.durability === 'normal')) {
+    const res = await runWorker('wake.mjs', { module: sys.module, id: sys.id, samples: opts.wakeSamples, root }, { timeoutMs: 5 * 60 * 1000 });
+    wake.push({ sysId: sys.id, ...(res.ok ? { status: 'ok', same: res.same, cross: res.cross } : { status: 'error', note: res.error ?? res.skip }) });
+    const f = (x) => (x ? `p50 ${x.p50.toFixed(2)} / p99 ${x.p99.toFixed(2)} ms (n=${x.n})` : '–');
+    log(`wake ${sys.id.padEnd(26)} ${res.ok ? `same process ${f(res.same)}; cross-process ${f(res.cross)}` : `error: ${res.error ?? res.skip}`}`);
   }
 }
 
@@ -196,7 +208,7 @@ try {
 const facts = machineFacts({ tmpRoot: root, betterSqliteVersion: bsv, peerBetterSqliteVersion: peerVersion('better-sqlite3') });
 if (wantsQueueReport(opts)) {
   writeReport(opts.out, renderReport({
-    opts, facts, systems, results, memory, peerInstall,
+    opts, facts, systems, results, memory, wake, peerInstall,
     argv: process.argv.slice(2), wallSeconds: queueWallSeconds, date: new Date(),
   }));
 }
@@ -206,5 +218,5 @@ if (tasks) {
 if (postgres) {
   writeReport(opts.postgresOut, renderPostgresReport({ res: postgres, facts, argv: process.argv.slice(2), wallSeconds: postgres.wallSeconds, date: new Date() }));
 }
-if (opts.json) fs.writeFileSync(path.resolve(opts.json), JSON.stringify({ opts: { ...opts, only: opts.only && [...opts.only], systems: opts.systems && [...opts.systems], taskSystems: opts.taskSystems && [...opts.taskSystems], pgSystems: opts.pgSystems && [...opts.pgSystems] }, facts, systems, results, memory, tasks, postgres }, null, 1));
+if (opts.json) fs.writeFileSync(path.resolve(opts.json), JSON.stringify({ opts: { ...opts, only: opts.only && [...opts.only], systems: opts.systems && [...opts.systems], taskSystems: opts.taskSystems && [...opts.taskSystems], pgSystems: opts.pgSystems && [...opts.pgSystems] }, facts, systems, results, memory, wake, tasks, postgres }, null, 1));
 log(`done in ${((Date.now() - t0) / 60000).toFixed(1)} min`);

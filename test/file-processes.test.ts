@@ -4,7 +4,7 @@
  * the lock's stale time and then resumed (fencing).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -217,6 +217,46 @@ describe('file queue: lock holders that die or stall', () => {
     // The consumer may have been killed between a get and its log line: at most one item unaccounted for.
     expect(acked.filter((k) => !counts.has(k)).length).toBeLessThanOrEqual(1);
   }, 60_000);
+});
+
+describe('file queue: the wake-up channel is a hint, never needed for correctness', () => {
+  it('waiting consumers in other processes get every item when the channel cannot work (the polls stand in)', async () => {
+    const q0 = join(dir, 'queue');
+    mkdirSync(join(q0, 'wake'), { recursive: true }); // a folder where the file 'wake' belongs: nobody can ring or watch it
+    const q = await lib.FileQueue.open<{ p: number; n: number }>(q0, { durability: 'off' });
+    const cons = [start({ role: 'consume', cls: 'FileQueueSync', dir: q0, options: { durability: 'off' } }), start({ role: 'consume', cls: 'FileQueue', dir: q0, options: { durability: 'off' } })];
+    for (let n = 0; n < 40; n++) {
+      await q.put({ p: 1, n });
+      await sleep(5);
+    }
+    await until(() => cons.flatMap(lines).length === 40);
+    await q.close();
+    for (const c of cons) await kill9(c);
+    expect(new Set(cons.flatMap(lines)).size).toBe(40);
+    expect(cons.map((c) => c.stderr()).join('')).toBe('');
+  });
+
+  it('a holder SIGKILLed while consumers of both classes wait on the channel does not stall them until the stale time', async () => {
+    const q0 = join(dir, 'queue');
+    const options = { durability: 'off' };
+    const cons = [start({ role: 'consume', cls: 'FileQueueSync', dir: q0, options }), start({ role: 'consume', cls: 'FileQueue', dir: q0, options })];
+    const p = start({ role: 'produce', cls: 'FileQueueSync', dir: q0, options, id: 0 });
+    await until(() => lines(p).length > 2000 && cons.every((c) => lines(c).length > 0));
+    await kill9(p); // almost certainly holding the lock, in its hot loop
+    const acked = lines(p).map((n) => `0:${n}`);
+    const q = await lib.FileQueue.open<{ p: number; n: number }>(q0, { ...options, lockTimeout: 5000 });
+    const t0 = performance.now();
+    for (let n = 0; n < 20; n++) await q.put({ p: 9, n });
+    // The default stale time is 10 s: the dead holder is recognised, and the waiting consumers carry on.
+    await until(() => cons.flatMap(lines).filter((k) => k.startsWith('9:')).length === 20, 5000);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    await q.close();
+    for (const c of cons) await kill9(c);
+    const got = cons.flatMap(lines);
+    expect(new Set(got).size).toBe(got.length);
+    // A consumer killed between get() and its log line loses that one item from our view.
+    expect(acked.filter((k) => !got.includes(k)).length).toBeLessThanOrEqual(cons.length);
+  }, 30_000);
 });
 
 /** A small seeded PRNG, so a failing run can be repeated. */

@@ -9,9 +9,11 @@ const HELP = `usage: node bench/run.mjs [flags]
                           batched rows use 20x, multi-process rows 4x this cap
   --phase-seconds 2.5      wall-time cap per timed phase; a capped phase reports the items it did
   --mem-n 1000000         items in the memory / open-time pass (1 KiB each)
-  --only a,b,c,d,conc,mem,tasks,postgres,python,peers,raw,lib   run only these parts (default: all; 'tasks' =
-                          the task-layer part, reported in docs/benchmarks-tasks.md; 'postgres' = the PostgreSQL
-                          part, reported in docs/benchmarks-postgres.md; '--only postgres' runs just it)
+  --only a,b,c,d,conc,wake,mem,tasks,postgres,python,peers,raw,lib   run only these parts (default: all;
+                          'tasks' = the task-layer part, reported in docs/benchmarks-tasks.md; 'postgres' = the
+                          PostgreSQL part, reported in docs/benchmarks-postgres.md; '--only tasks' or '--only
+                          postgres' runs just it; 'wake' = put wake-up latency of the library's classes, with 'lib')
+  --wake-samples 200      puts per wake-up latency row (same process and cross-process each)
   --systems LIST          only these system ids (see README), e.g. SqliteQueueSync,raw-sqlite
   --out docs/benchmarks.md  where to write the report ('-' = stdout only)
   --tasks-n 20000         jobs per end-to-end run of the tasks part (also the raw ceiling's N)
@@ -29,7 +31,8 @@ export function parseArgs(argv) {
   const o = {
     quick: false, n: null, runs: null, fullN: null, phaseSeconds: null, memN: null,
     only: null, systems: null, out: 'docs/benchmarks.md', install: true, json: null,
-    tasksN: null, latSamples: null, taskSystems: null, tasksOut: null, pgN: null, pgSystems: null, postgresOut: null,
+    tasksN: null, latSamples: null, taskSystems: null, tasksOut: null, wakeSamples: null, pgN: null, pgSystems: null,
+    postgresOut: null,
   };
   const list = (v) => v.split(',').map((s) => s.trim()).filter(Boolean);
   const num = (flag, v) => {
@@ -56,6 +59,7 @@ export function parseArgs(argv) {
       case '--systems': o.systems = new Set(list(val())); break;
       case '--out': o.out = val(); break;
       case '--tasks-n': o.tasksN = Math.round(num('--tasks-n', val())); break;
+      case '--wake-samples': o.wakeSamples = Math.round(num('--wake-samples', val())); break;
       case '--lat-samples': o.latSamples = Math.round(num('--lat-samples', val())); break;
       case '--task-systems': o.taskSystems = new Set(list(val())); break;
       case '--tasks-out': o.tasksOut = val(); break;
@@ -69,8 +73,8 @@ export function parseArgs(argv) {
     }
   }
   const d = o.quick
-    ? { n: [1000], runs: 3, fullN: 100, phaseSeconds: 1, memN: 20000 }
-    : { n: [10000, 100000], runs: 3, fullN: 500, phaseSeconds: 2.5, memN: 1000000 };
+    ? { n: [1000], runs: 3, fullN: 100, phaseSeconds: 1, memN: 20000, wakeSamples: 50 }
+    : { n: [10000, 100000], runs: 3, fullN: 500, phaseSeconds: 2.5, memN: 1000000, wakeSamples: 200 };
   for (const k of Object.keys(d)) if (o[k] == null) o[k] = d[k];
   o.n.sort((x, y) => x - y);
   o.tasksOut ??= o.out === '-' ? '-' : 'docs/benchmarks-tasks.md';
@@ -84,5 +88,5 @@ export function wants(opts, part) {
 
 /** Whether any part of the queue report (docs/benchmarks.md) runs. */
 export function wantsQueueReport(opts) {
-  return ['a', 'b', 'c', 'd', 'conc', 'mem'].some((p) => wants(opts, p));
+  return ['a', 'b', 'c', 'd', 'conc', 'wake', 'mem'].some((p) => wants(opts, p));
 }

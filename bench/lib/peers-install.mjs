@@ -8,11 +8,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PEERS_DIR } from '../adapters/peers-common.mjs';
 
+/** Peers only the tasks part uses: a queue-only run (`--only` without tasks) does not need them. */
+const TASKS_ONLY = ['bullmq', 'ioredis'];
+
 /** Installs the peers of the package in `dir` (default bench/peers; bench/postgres/peers for the PostgreSQL part). */
-export function ensurePeers({ install, log, dir = PEERS_DIR }) {
+export function ensurePeers({ install, log, dir = PEERS_DIR, tasks = true }) {
   const PEERS = dir;
   const nm = path.join(PEERS, 'node_modules');
-  const deps = Object.keys(JSON.parse(fs.readFileSync(path.join(PEERS, 'package.json'), 'utf8')).dependencies ?? {});
+  const deps = Object.keys(JSON.parse(fs.readFileSync(path.join(PEERS, 'package.json'), 'utf8')).dependencies ?? {})
+    .filter((d) => tasks || !TASKS_ONLY.includes(d));
   const missing = deps.filter((d) => !fs.existsSync(path.join(nm, d, 'package.json')));
   if (fs.existsSync(nm) && missing.length === 0) return { ok: true, note: 'already installed' };
   if (fs.existsSync(nm)) log(`peers missing from ${path.relative(process.cwd(), nm)}: ${missing.join(', ')}`);

@@ -13,7 +13,7 @@ function table(head, rows) {
   return [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
 }
 
-export function renderReport({ opts, facts, systems, results, memory, peerInstall, argv, wallSeconds, date }) {
+export function renderReport({ opts, facts, systems, results, memory, wake, peerInstall, argv, wallSeconds, date }) {
   const byId = new Map(systems.map((s) => [s.id, s]));
   const key = (id, w, size, n) => `${id}|${w}|${size}|${n}`;
   const idx = new Map(results.map((r) => [key(r.sysId, r.workload, r.size, r.n), r]));
@@ -134,18 +134,44 @@ export function renderReport({ opts, facts, systems, results, memory, peerInstal
   }
 
   // ---- concurrency ----
+  // Target (issue 12): 64 producers in flight reach >= 90% of the raw group-commit ceiling of their backend, measured in
+  // the same run: better-sqlite3 alone with 64 rows per transaction, fs alone with 64 records per write + fsync.
   const conc = results.filter((r) => r.workload === 'conc');
   if (conc.length) {
+    const ceilingOf = (r) => conc.find((x) => x.status === 'ok' && x.size === r.size && x.sysId === rawIdFor(byId.get(r.sysId) ?? {}));
     const rows = conc.map((r) => {
-      if (r.status !== 'ok') return [r.sysId, r.size, '–', '–', '–', '', `${r.status}: ${r.note}`];
+      if (r.status !== 'ok') return [r.sysId, r.size, '–', '–', '–', '–', '', `${r.status}: ${r.note}`];
       if (r.sysId.startsWith('raw-')) {
-        return [r.sysId, r.size, fmtRate(r.med.one), fmtRate(r.med.many), `${r.med.ratio.toFixed(1)}×`, 'ceiling', 'better-sqlite3 alone: 1 INSERT per transaction vs 64 in one transaction (putMany)'];
+        const what = r.sysId.startsWith('raw-sqlite')
+          ? 'better-sqlite3 alone: 1 INSERT per transaction vs 64 in one transaction (putMany)'
+          : 'fs alone: 1 framed record per write + fsync vs 64 in one write + fsync';
+        return [r.sysId, r.size, fmtRate(r.med.one), fmtRate(r.med.many), `${r.med.ratio.toFixed(1)}×`, 'ceiling', '', what];
       }
-      const met = r.med.ratio >= 10;
-      checks.push({ target: "Promise classes at 'full': 64 concurrent producers ≥ 10× one producer", row: `${r.sysId} ${r.size}`, measured: `${r.med.ratio.toFixed(1)}×`, met });
-      return [r.sysId, r.size, fmtRate(r.med.one), fmtRate(r.med.many), `${r.med.ratio.toFixed(1)}×`, met ? OK : NO, `1 producer: n=${fmtCount(Math.round(r.nDone))}${r.capped ? ' (time cap)' : ''}`];
+      const ceil = ceilingOf(r);
+      const share = ceil ? r.med.many / ceil.med.many : NaN;
+      const met = share >= 0.9;
+      if (ceil) checks.push({ target: "Promise classes at 'full': 64 concurrent producers ≥ 90% of the raw group-commit ceiling (same run)", row: `${r.sysId} ${r.size}`, measured: pct(share), met });
+      return [r.sysId, r.size, fmtRate(r.med.one), fmtRate(r.med.many), `${r.med.ratio.toFixed(1)}×`, ceil ? `${pct(share)} of ${ceil.sysId}` : '–', ceil ? (met ? OK : NO) : '',
+        `1 producer: n=${fmtCount(Math.round(r.nDone))}${r.capped ? ' (time cap)' : ''}; ratio of the ceiling ${ceil ? `${ceil.med.ratio.toFixed(1)}×` : '–'}${r.sysId.startsWith('Sqlite') ? '; single puts at full vs plainjob are exempt (AUTOINCREMENT)' : ''}`];
     });
-    sections.push(`### ${WORKLOADS.conc.title}`, '', table(['system', 'items', '1 producer puts/s', '64 in flight puts/s', 'ratio', '≥ 10×', 'notes'], rows), '');
+    sections.push(`### ${WORKLOADS.conc.title}`, '',
+      '"64 in flight" = puts/s with 64 `put()` calls in flight (`Promise.all` per window of 64); the raw rows put 64 per transaction (SQLite) or ' +
+        'per write + fsync (fs) in one call. "of ceiling" = 64-in-flight puts/s ÷ the raw 64-per-commit puts/s of the same backend and item size.', '',
+      table(['system', 'items', '1 producer puts/s', '64 in flight puts/s', '64 / 1', 'of ceiling', '≥ 90%', 'notes'], rows), '');
+  }
+
+  // ---- put wake-up latency ----
+  if (wake?.length) {
+    const f = (x) => (x ? [`${x.p50.toFixed(2)} ms`, `${x.p99.toFixed(2)} ms`, Number.isFinite(x.max) ? `${x.max.toFixed(1)} ms` : '–'] : ['–', '–', '–']);
+    const rows = wake.map((w) => (w.status !== 'ok'
+      ? [w.sysId, '–', '–', '–', '–', '–', '–', `${w.status}: ${w.note}`]
+      : [w.sysId, ...f(w.same), ...f(w.cross), `samples: ${w.same ? `${w.same.n} same process, ` : 'no same-process row (a sync class cannot wait and put in one thread), '}${w.cross?.n ?? 0} cross-process`]));
+    sections.push(`### Put wake-up latency (durability 'normal')`, '',
+      'From just before `put()` is called to a consumer that was blocked in `get()` holding the item: "same process" = a pending `get()` of ' +
+        'another instance in the same process (Promise classes only), "cross-process" = a child process of the same class blocked in `get()`. ' +
+        `Puts ${opts.wakeSamples} per row, 5–25 ms apart (random), so the consumer is asleep when each comes; times are ` +
+        '`performance.timeOrigin + now()` in each process (`bench/workers/wake.mjs`).', '',
+      table(['system', 'same process p50', 'p99', 'max', 'cross-process p50', 'p99', 'max', 'notes'], rows), '');
   }
 
   // ---- memory ----

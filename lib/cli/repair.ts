@@ -106,7 +106,7 @@ export function repairFolder(t: Target, o: RepairOptions): number {
 /** Every intact item of the folder in delivery order, read from a private copy with `skipCorrupt: true`. */
 function readAll(dir: string, kind: { order: 'fifo' | 'filo'; unique: boolean }, skipped: (n: number) => void): unknown[] {
   const tmp = mkdtempSync(join(tmpdir(), 'pq-cli-repair-'));
-  cpSync(dir, tmp, { recursive: true, filter: (src) => !/[/\\](lock|tokens|want)$/.test(src) });
+  cpSync(dir, tmp, { recursive: true, filter: (src) => !/[/\\](lock|tokens|want|wake)$/.test(src) });
   try {
     return readCopy(tmp, kind, skipped);
   } catch (e) {

@@ -6,6 +6,7 @@
 import type { PutEntry, QueueCore } from './core.js';
 import { QueueClosedError, QueueEmptyError } from './errors.js';
 import { isThenable, PutLine } from './put-line.js';
+import { retryAsync } from './retry.js';
 import { ShellBase, type GetOptions, type JoinOptions, type PutManyOptions, type PutOptions } from './shell.js';
 import { AsyncWaits, RETRY, type Retry } from './wait.js';
 
@@ -29,6 +30,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
       {
         batch: (entries) => this.ioSyncFirst(() => this.core.commitBatch(entries)),
         many: (entries) => this.ioSyncFirst(() => this.core.tryPutMany(entries)),
+        willWait: this.willWait,
       },
       core.signal,
       deferCommit,
@@ -82,25 +84,13 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   }
 
   /**
-   * Retries `fn` after `err` while the core calls it a passing lock conflict (backoff 1..20 ms), else throws. After
-   * close() only calls made `evenIfClosed` (close's own work) keep retrying.
+   * Retries `fn` after `err` while the core calls it a passing lock conflict (see {@link retryAsync}; a pause ends
+   * early when the core's signal is notified), else throws. After close() only calls made `evenIfClosed` (close's own
+   * work) keep retrying.
    */
-  private async retry<R>(fn: () => R | Promise<R>, err: unknown, evenIfClosed = false): Promise<R> {
-    let deadline: number | undefined;
-    let pause = 1;
-    for (;;) {
-      const allowed = this.core.retryableFor?.(err);
-      if (allowed === undefined || (this.closed && !evenIfClosed)) throw err;
-      deadline ??= performance.now() + allowed;
-      if (performance.now() >= deadline) throw err;
-      await new Promise((r) => setTimeout(r, pause));
-      pause = Math.min(pause * 2, 20);
-      try {
-        return await fn();
-      } catch (e) {
-        err = e;
-      }
-    }
+  private retry<R>(fn: () => R | Promise<R>, err: unknown, evenIfClosed = false): Promise<R> {
+    const stop = (): boolean => this.closed && !evenIfClosed;
+    return retryAsync(fn, this.retryable, { failed: { err }, stop, signal: this.core.signal });
   }
 
   /**
@@ -151,13 +141,13 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
     const attempt = (): G | Retry | Promise<G | Retry> => this.ioSyncFirst(() => this.core.tryGet());
     const first = attempt();
     if (first !== RETRY && !isThenable(first)) return Promise.resolve(first);
-    return this.waits.run(attempt, { timeout: wait, onTimeout: emptyError }, { value: first });
+    return this.waits.run(attempt, { timeout: wait, onTimeout: emptyError, willSleep: this.willWait }, { value: first });
   }
 
   /** Promise twin of {@link SyncQueueShell.getMany}. */
   async getMany(max: number, options?: GetOptions): Promise<G[]> {
     const wait = this.prepareGetMany(max, options);
-    return this.afterPuts(() => this.waits.run(() => this.io(() => this.core.tryGetMany(max)), { timeout: wait, onTimeout: emptyError }));
+    return this.afterPuts(() => this.waits.run(() => this.io(() => this.core.tryGetMany(max)), { timeout: wait, onTimeout: emptyError, willSleep: this.willWait }));
   }
 
   /** Promise twin of {@link SyncQueueShell.peek}. */
@@ -176,7 +166,7 @@ export abstract class AsyncQueueShell<T, G> extends ShellBase<T, G> {
   async join(options?: JoinOptions): Promise<boolean> {
     const timeout = this.prepareJoin(options);
     try {
-      await this.afterPuts(() => this.waits.run(() => this.io(() => this.core.tryJoin()), { timeout, onTimeout: emptyError }));
+      await this.afterPuts(() => this.waits.run(() => this.io(() => this.core.tryJoin()), { timeout, onTimeout: emptyError, willSleep: this.willWait }));
       return true;
     } catch (err) {
       if (err instanceof QueueEmptyError) return false;

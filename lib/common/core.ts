@@ -70,4 +70,9 @@ export interface QueueCore<T, G> {
    * milliseconds it may keep retrying; else undefined.
    */
   retryableFor?(err: unknown): number | undefined;
+  /**
+   * The caller is about to sleep before another attempt (waiting for items, room or `join()`): the core may arrange
+   * to be woken sooner than the next poll by another process's change (the file queues' wake-up channel). Optional.
+   */
+  willWait?(): void;
 }

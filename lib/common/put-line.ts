@@ -32,6 +32,8 @@ export interface PutLineCommits {
   batch(entries: PutEntry[]): MaybeAsync<(number | null | Retry)[]>;
   /** A putMany: all the entries, or Retry when they do not all fit now. */
   many(entries: PutEntry[]): MaybeAsync<Ids | Retry>;
+  /** The head is about to sleep waiting for room (see `QueueCore.willWait`). */
+  willWait?(): void;
 }
 
 const resolved = Promise.resolve();
@@ -171,6 +173,7 @@ export class PutLine {
       this.stalled = true;
       this.release();
       const due = Math.min(...this.line.map((u) => u.deadline)) - performance.now();
+      this.commits.willWait?.();
       const woken = await this.nap(Math.max(0, Math.min(poll, due)));
       this.stalled = false;
       poll = woken ? 1 : Math.min(poll * 2, MAX_POLL_MS);

@@ -8,6 +8,7 @@
 import type { PutEntry, QueueCore } from './core.js';
 import { argTypeError, argValueError, describe, QueueClosedError, rangeError } from './errors.js';
 import { checkTimeout, checkValue, validateOptions, type OptionSchema } from './options.js';
+import type { RetryableFor } from './retry.js';
 
 /** Options of `put()`. */
 export interface PutOptions {
@@ -83,10 +84,16 @@ export abstract class ShellBase<T, G> {
   protected readonly core: QueueCore<T, G>;
   /** @internal */
   protected closed = false;
+  /** What the core calls a passing lock conflict, retried for as long as it allows. @internal */
+  protected readonly retryable: RetryableFor;
+  /** Tells the core that a wait is about to sleep (see `QueueCore.willWait`). @internal */
+  protected readonly willWait: () => void;
 
   /** @internal */
   protected constructor(core: QueueCore<T, G>, private readonly className: string) {
     this.core = core;
+    this.retryable = (err) => core.retryableFor?.(err);
+    this.willWait = () => core.willWait?.();
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import { QueueEmptyError, QueueFullError } from './errors.js';
 import { ShellBase, type GetOptions, type JoinOptions, type PutManyOptions, type PutOptions } from './shell.js';
+import { retrySync } from './retry.js';
 import { waitSync } from './wait.js';
 
 const emptyError = (): Error => new QueueEmptyError();
@@ -16,6 +17,15 @@ const fullError = (): Error => new QueueFullError();
  */
 export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
   /**
+   * Runs one core call; a passing lock conflict is retried (the thread sleeps between attempts) for as long as the
+   * core allows, then the conflict's typed error is thrown.
+   * @internal
+   */
+  protected run<R>(fn: () => R): R {
+    return retrySync(fn, this.retryable);
+  }
+
+  /**
    * Adds an item. Blocks while the queue is full (`maxSize`), per `block`/`timeout`.
    * @returns the item's id, or null when a unique queue already holds an equal item
    * @throws {@link SerializationError} when the item cannot be encoded (nothing is written)
@@ -23,7 +33,7 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
    */
   put(item: T, options?: PutOptions): number | null {
     const { entry, wait } = this.preparePut(item, options);
-    return waitSync(() => this.core.tryPut(entry), { timeout: wait, onTimeout: fullError });
+    return waitSync(() => this.run(() => this.core.tryPut(entry)), { timeout: wait, onTimeout: fullError });
   }
 
   /**
@@ -33,7 +43,7 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
   putMany(items: readonly T[], options?: PutManyOptions): (number | null)[] {
     const { entries, wait } = this.preparePutMany(items, options);
     if (entries.length === 0) return [];
-    return waitSync(() => this.core.tryPutMany(entries), { timeout: wait, onTimeout: fullError });
+    return waitSync(() => this.run(() => this.core.tryPutMany(entries)), { timeout: wait, onTimeout: fullError });
   }
 
   /**
@@ -42,19 +52,19 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
    */
   get(options?: GetOptions): G {
     const wait = this.prepareGet(options);
-    return waitSync(() => this.core.tryGet(), { timeout: wait, onTimeout: emptyError });
+    return waitSync(() => this.run(() => this.core.tryGet()), { timeout: wait, onTimeout: emptyError });
   }
 
   /** Takes 1 to `max` items in one commit, waiting for the first per `block`/`timeout`. */
   getMany(max: number, options?: GetOptions): G[] {
     const wait = this.prepareGetMany(max, options);
-    return waitSync(() => this.core.tryGetMany(max), { timeout: wait, onTimeout: emptyError });
+    return waitSync(() => this.run(() => this.core.tryGetMany(max)), { timeout: wait, onTimeout: emptyError });
   }
 
   /** The next item without taking it, or undefined when the queue is empty. */
   peek(): T | undefined {
     this.checkOpen();
-    return this.core.peek();
+    return this.run(() => this.core.peek());
   }
 
   /**
@@ -63,7 +73,7 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
    */
   taskDone(): void {
     this.checkOpen();
-    this.core.taskDone();
+    this.run(() => this.core.taskDone());
   }
 
   /**
@@ -73,7 +83,7 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
   join(options?: JoinOptions): boolean {
     const timeout = this.prepareJoin(options);
     try {
-      waitSync(() => this.core.tryJoin(), { timeout, onTimeout: emptyError });
+      waitSync(() => this.run(() => this.core.tryJoin()), { timeout, onTimeout: emptyError });
       return true;
     } catch (err) {
       if (err instanceof QueueEmptyError) return false;
@@ -84,19 +94,19 @@ export abstract class SyncQueueShell<T, G> extends ShellBase<T, G> {
   /** Number of waiting items, counted across processes. */
   size(): number {
     this.checkOpen();
-    return this.core.size();
+    return this.run(() => this.core.size());
   }
 
   /** Whether no item is waiting. */
   empty(): boolean {
     this.checkOpen();
-    return this.core.empty();
+    return this.run(() => this.core.empty());
   }
 
   /** Whether `maxSize > 0` and the queue holds `maxSize` items or more. */
   full(): boolean {
     this.checkOpen();
-    return this.core.full();
+    return this.run(() => this.core.full());
   }
 
   /** Closes the queue. Idempotent; afterwards every call throws {@link QueueClosedError}. */

@@ -6,7 +6,10 @@
  * Promise shells run them through {@link AsyncWaits}, which sleeps on a timer and is woken at once by a
  * {@link Signal} raised by any queue instance of this process that writes the same queue. Another process's writes
  * are seen by the next poll: polls start at 1 ms and back off to {@link MAX_POLL_MS}, so a waiter sees a foreign put
- * within that time while costing next to no CPU (the cores make a repeated attempt cheap when nothing changed).
+ * within that time while costing next to no CPU (the cores make a repeated attempt cheap when nothing changed). A
+ * backend may wake a Promise class's waiters sooner when another process signals, through the {@link Signal} (the file
+ * queues' wake-up channel, lib/file-queue/wake.ts); the polls stay as the backstop, so a lost wake-up costs time,
+ * never correctness.
  *
  * @module
  */
@@ -71,6 +74,11 @@ export interface WaitOptions {
   timeout: number;
   /** Builds the error thrown when the time is up (e.g. a QueueEmptyError). */
   onTimeout: () => Error;
+  /**
+   * Called before each sleep of a Promise class's wait (not before a call that will not sleep, such as a zero
+   * timeout): a backend may arrange to be woken early (`QueueCore.willWait`).
+   */
+  willSleep?: () => void;
 }
 
 /**
@@ -90,6 +98,23 @@ export function waitSync<R>(attempt: () => R | Retry, options: WaitOptions): R {
     const r = attempt();
     if (r !== RETRY) return r;
   }
+}
+
+/**
+ * Sleeps up to `ms` on a timer, or until `signal` is notified; resolves true when
+ * woken by the signal. For short waits that need no cancelling (lock-conflict retries).
+ */
+export function napAsync(ms: number, signal?: Pick<Signal, 'on' | 'off'>): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const done = (woken: boolean): void => {
+      clearTimeout(timer);
+      signal?.off(wake);
+      resolve(woken);
+    };
+    const wake = (): void => done(true);
+    const timer = setTimeout(done, ms, false);
+    signal?.on(wake);
+  });
 }
 
 interface Sleeper {
@@ -125,6 +150,7 @@ export class AsyncWaits {
       if (this.closedError) throw this.closedError;
       const left = deadline - performance.now();
       if (left <= 0) throw options.onTimeout();
+      options.willSleep?.();
       const woken = await this.sleep(Math.min(poll, left));
       poll = woken ? MIN_POLL_MS : Math.min(poll * 2, MAX_POLL_MS);
       const r = await attempt();

@@ -9,6 +9,7 @@ import type { PutEntry, QueueCore } from '../common/core.js';
 import { argTypeError, describe, QueueCorruptError, QueueError, rangeError, taskDoneExcess } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
 import { decodeError, resolveSerializer, type Codec } from '../common/serializer.js';
+import { retryAsync, retrySync } from '../common/retry.js';
 import { RETRY, type Retry, type Signal } from '../common/wait.js';
 import { T_DONE, T_FLAG, T_RETURN, type Rec } from './format.js';
 import { hash64 } from './hashset.js';
@@ -20,8 +21,6 @@ import { UNDECODABLE, type TakePlan, type Undecodable } from './take-planner.js'
 
 /** Framing bytes around an item's data in the worst case (PUT header, id, hash, link). */
 const RECORD_OVERHEAD = 40;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Storage core of the file queues. */
 export class FileCore<T> implements QueueCore<T, T> {
@@ -42,10 +41,9 @@ export class FileCore<T> implements QueueCore<T, T> {
     dir: string,
     private readonly opts: ResolvedFileOptions,
     private readonly codec: Codec<T>,
-    flavour: 'sync' | 'async',
+    private readonly flavour: 'sync' | 'async',
   ) {
     this.ctx = {
-      flavour,
       skipCorrupt: opts.skipCorrupt,
       segmentBytes: opts.segmentBytes,
       lockTimeout: opts.lockTimeout,
@@ -78,7 +76,7 @@ export class FileCore<T> implements QueueCore<T, T> {
   static openSync<T>(dir: unknown, options: unknown, where: string): FileCore<T> {
     const core = FileCore.create<T>(dir, options, where, 'sync');
     try {
-      core.init();
+      retrySync(() => core.init(), core.sleepingRetry);
     } catch (err) {
       core.dispose();
       throw err;
@@ -89,27 +87,18 @@ export class FileCore<T> implements QueueCore<T, T> {
   /** Opens the queue, waiting for the folder lock on timers. */
   static async openAsync<T>(dir: unknown, options: unknown, where: string): Promise<FileCore<T>> {
     const core = FileCore.create<T>(dir, options, where, 'async');
-    const deadline = performance.now() + core.opts.lockTimeout;
-    let pause = 1;
-    for (;;) {
-      try {
-        core.init();
-        return core;
-      } catch (err) {
-        if (err instanceof LockBusyError && performance.now() < deadline) {
-          await sleep(pause);
-          pause = Math.min(pause * 2, 20);
-          continue;
-        }
-        core.dispose();
-        throw err;
-      }
+    try {
+      await retryAsync(() => core.init(), (err) => core.retryableFor(err), { signal: core.signal });
+    } catch (err) {
+      core.dispose();
+      throw err;
     }
+    return core;
   }
 
   private init(): void {
     this.store.op(this.ctx, () => this.store.checkCompatible(this.opts.order, this.opts.unique));
-    if (this.opts.durability === 'normal') {
+    if (this.opts.durability === 'normal' && !this.flushTimer) {
       this.flushTimer = setInterval(() => this.store.backgroundFlush(), this.opts.syncIntervalMs);
       this.flushTimer.unref();
     }
@@ -160,14 +149,6 @@ export class FileCore<T> implements QueueCore<T, T> {
     return { data, priority: undefined };
   }
 
-  private entries(list: PutEntry[]): { data: Buffer; h1: number; h2: number }[] {
-    return list.map((e) => {
-      if (!this.opts.unique) return { data: e.data, h1: 0, h2: 0 };
-      const h = hash64(e.data);
-      return { data: e.data, h1: h.h1, h2: h.h2 };
-    });
-  }
-
   /** Room for this many more items under maxSize (Infinity when unbounded). */
   private room(): number {
     return this.opts.maxSize === 0 ? Infinity : this.opts.maxSize - this.store.size;
@@ -177,15 +158,15 @@ export class FileCore<T> implements QueueCore<T, T> {
   private putEntries(list: PutEntry[], allOrNothing: boolean): (number | null | Retry)[] | Retry {
     const room = this.room();
     if (allOrNothing && room < list.length) return RETRY;
-    const es = this.entries(list);
     const out: (number | null | Retry)[] = new Array(list.length);
     const write: { data: Buffer; h1: number; h2: number }[] = [];
     const where: number[] = [];
     const seen = this.opts.unique ? new Set<string>() : undefined;
     let left = room;
-    for (let i = 0; i < es.length; i++) {
-      const e = es[i]!;
+    for (let i = 0; i < list.length; i++) {
+      const e = { data: list[i]!.data, h1: 0, h2: 0 };
       if (seen) {
+        ({ h1: e.h1, h2: e.h2 } = hash64(e.data));
         const key = `${e.h1}:${e.h2}`;
         if (this.store.set!.has(e.h1, e.h2) || seen.has(key)) {
           out[i] = null;
@@ -208,24 +189,8 @@ export class FileCore<T> implements QueueCore<T, T> {
     return out;
   }
 
-  tryPut(entry: PutEntry): number | null | Retry {
-    if (this.opts.maxSize > 0) {
-      this.store.refresh(this.ctx);
-      if (this.room() < 1) return this.wait();
-    }
-    return this.store.op(
-      this.ctx,
-      () => {
-        const r = this.putEntries([entry], true);
-        if (r === RETRY) return RETRY;
-        if (r[0] !== null) this.store.durable();
-        return r[0] as number | null;
-      },
-      (r) => r === RETRY,
-    );
-  }
-
-  tryPutMany(entries: PutEntry[]): (number | null)[] | Retry {
+  /** All entries in one write, or none (Retry while they do not all fit under maxSize). */
+  private putAll(entries: PutEntry[]): (number | null)[] | Retry {
     if (this.opts.maxSize > 0) {
       this.store.refresh(this.ctx);
       if (this.room() < entries.length) return this.wait();
@@ -240,6 +205,15 @@ export class FileCore<T> implements QueueCore<T, T> {
       },
       (r) => r === RETRY,
     );
+  }
+
+  tryPut(entry: PutEntry): number | null | Retry {
+    const r = this.putAll([entry]);
+    return r === RETRY ? RETRY : r[0]!;
+  }
+
+  tryPutMany(entries: PutEntry[]): (number | null)[] | Retry {
+    return this.putAll(entries);
   }
 
   commitBatch(entries: PutEntry[]): (number | null | Retry)[] | Promise<(number | null | Retry)[]> {
@@ -352,7 +326,7 @@ export class FileCore<T> implements QueueCore<T, T> {
 
   /** The caller is about to wait: never wait holding the folder lock (a sleeping thread cannot give it up). */
   private wait(): Retry {
-    if (this.ctx.flavour === 'sync') this.store.flushBeforeWait(); // its flush timer cannot run while it sleeps
+    if (this.flavour === 'sync') this.store.flushBeforeWait(); // its flush timer cannot run while it sleeps
     this.store.releaseLock();
     return RETRY;
   }
@@ -380,19 +354,8 @@ export class FileCore<T> implements QueueCore<T, T> {
     try {
       const last = this.store.instances === 1;
       if (this.heldCount > 0 || this.unfinished > 0 || last) {
-        this.store.op({ ...this.ctx, flavour: 'sync' }, () => {
-          const recs: Rec[] = [];
-          if (this.heldCount > 0) recs.push({ t: T_RETURN, owner: this.owner });
-          if (this.unfinished > 0) recs.push({ t: T_FLAG, owner: this.owner, on: false });
-          if (recs.length > 0) {
-            this.store.write(recs);
-            this.store.durable();
-          }
-          if (last) {
-            if (this.opts.durability !== 'off') this.store.flushSync();
-            this.store.checkpointIfChanged();
-          }
-        });
+        // close() is synchronous for both classes: a lock conflict is retried sleeping the thread
+        retrySync(() => this.store.op(this.ctx, () => this.giveBackAtClose(last)), this.sleepingRetry);
       }
     } catch {
       // Best effort: what this instance still holds returns to the queue when this process is gone.
@@ -403,7 +366,41 @@ export class FileCore<T> implements QueueCore<T, T> {
     }
   }
 
+  /** Writes what close() gives back (held items, the join() flag); the last instance also flushes and checkpoints. */
+  private giveBackAtClose(last: boolean): void {
+    const recs: Rec[] = [];
+    if (this.heldCount > 0) recs.push({ t: T_RETURN, owner: this.owner });
+    if (this.unfinished > 0) recs.push({ t: T_FLAG, owner: this.owner, on: false });
+    if (recs.length > 0) {
+      this.store.write(recs);
+      this.store.durable();
+    }
+    if (last) {
+      if (this.opts.durability !== 'off') this.store.flushSync();
+      this.store.checkpointIfChanged();
+    }
+  }
+
   retryableFor(err: unknown): number | undefined {
-    return err instanceof LockBusyError ? this.opts.lockTimeout : undefined;
+    if (!(err instanceof LockBusyError)) return undefined;
+    if (this.flavour === 'sync') this.store.flushBeforeWait(); // the thread sleeps before the retry: see wait()
+    else this.willWait(); // woken when the holder gives the lock up
+    return this.opts.lockTimeout;
+  }
+
+  /** {@link retryableFor} for a retry that sleeps the thread whatever the class (open of a sync class, close). */
+  private readonly sleepingRetry = (err: unknown): number | undefined => {
+    if (!(err instanceof LockBusyError)) return undefined;
+    this.store.flushBeforeWait(); // the flush timer cannot run while the thread sleeps
+    return this.opts.lockTimeout;
+  };
+
+  /**
+   * Wakes this Promise class's waits when another process gives the lock up (docs/format.md, "Wake-up channel"). A
+   * sync class polls: only another thread could end its `Atomics.wait` early, and a helper thread costs ~55 ms of CPU
+   * to start in every process.
+   */
+  willWait(): void {
+    if (this.flavour === 'async') this.store.watchWake();
   }
 }

@@ -44,7 +44,7 @@ export function prepareFolder(dir: unknown, where: string): string {
 }
 
 /** Names a queue folder holds (docs/format.md, "Files"). */
-const QUEUE_NAMES = /^(seg-\d{10}\.log|checkpoint|checkpoint\.\d+\.\d+\.tmp|lock|tokens|want)$/;
+const QUEUE_NAMES = /^(seg-\d{10}\.log|checkpoint|checkpoint\.\d+\.\d+\.tmp|lock|tokens|want|wake)$/;
 
 /**
  * Refuses a folder that holds something but no queue: adopting it would mix queue files into someone's data (a

@@ -38,7 +38,8 @@ export class FileQueueSync<T = unknown> extends SyncQueueShell<T, T> {
    */
   remove(id: number): boolean {
     this.checkOpen();
-    return this.plain.remove(checkItemId(id, 'FileQueueSync.remove()'));
+    const checked = checkItemId(id, 'FileQueueSync.remove()');
+    return this.run(() => this.plain.remove(checked));
   }
 
   /**

@@ -15,9 +15,10 @@
  *
  * @module
  */
+import { join } from 'node:path';
 import { argValueError, QueueLockedError } from '../common/errors.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
-import { acquireSignal, releaseSignal, sleepSync, type Signal } from '../common/wait.js';
+import { acquireSignal, releaseSignal, type Signal } from '../common/wait.js';
 import { T_FLAG, T_RETURN, type Rec, type State } from './format.js';
 import type { HashSet64 } from './hashset.js';
 import { CheckpointFile } from './checkpoint.js';
@@ -32,6 +33,7 @@ import { Recovery } from './recovery.js';
 import { SegmentDir } from './segment-dir.js';
 import { QueueState } from './state.js';
 import { TakePlanner, type TakePlan, type Undecodable } from './take-planner.js';
+import { WakeChannel } from './wake.js';
 
 /** How often a holder looks for a waiting process. */
 const WANT_CHECK_MS = 2;
@@ -40,7 +42,7 @@ const MIN_HOLD_MS = 20;
 /** After yielding, stay away this long so the waiter gets the lock. */
 const YIELD_MS = 8;
 /** Release a lock nobody used for this long (timer; needs a free event loop). */
-const IDLE_MS = 10;
+const IDLE_MS = 3;
 /** Keep the lock after a call only while calls follow each other within this many ms. */
 const HOT_GAP_MS = 10;
 /** Dead-holder sweeps at most this often. */
@@ -50,7 +52,6 @@ const CKPT_BYTES = 8 * 1024 * 1024;
 
 /** Per-call settings of the instance that makes the call. */
 export interface Ctx {
-  flavour: 'sync' | 'async';
   skipCorrupt: boolean;
   segmentBytes: number;
   lockTimeout: number;
@@ -74,6 +75,7 @@ export class Store {
   private readonly planner: TakePlanner;
   private readonly token = newOwner();
   private readonly signalKey: string;
+  private readonly wake: WakeChannel;
   private ctx!: Ctx;
   private refs = 0;
   private lastOpEnd = -Infinity;
@@ -97,6 +99,7 @@ export class Store {
     this.segs = segs;
     this.signalKey = `file:${dir}`;
     this.signal = acquireSignal(this.signalKey);
+    this.wake = new WakeChannel(join(dir, 'wake'), () => this.signal.notify());
   }
 
   /** The store of `dir` (a real path) in this thread, created on first use. */
@@ -134,6 +137,7 @@ export class Store {
     this.releaseLock();
     this.writer.close();
     this.segs.closeAll();
+    this.wake.close();
     retireOwner(this.token);
     releaseSignal(this.signalKey);
   }
@@ -177,7 +181,7 @@ export class Store {
     const start = performance.now();
     const deadline = start + ctx.lockTimeout;
     for (;;) {
-      this.ensureHeld(deadline);
+      this.ensureHeld();
       try {
         const r = fn();
         this.finishOp(start, waiting?.(r) ?? false);
@@ -304,26 +308,18 @@ export class Store {
   // -------------------------------------------------------------------------------------------------------------
   // The lock: taking it, keeping it between quick calls, yielding it to a waiter
 
-  private ensureHeld(deadline: number): void {
+  /** Takes the lock, or throws LockBusyError: the caller (the shell, the core's open and close) retries. */
+  private ensureHeld(): void {
     if (this.hold.held) {
       if (!this.hold.lock.compromised) return;
       this.lost();
     }
-    let pause = 1;
-    for (;;) {
-      if (this.tryAcquire()) return;
-      if (this.ctx.flavour === 'async') throw new LockBusyError(`queue folder ${this.dir} is locked by another process`);
-      const left = deadline - performance.now();
-      if (left <= 0) throw new QueueLockedError(`queue folder ${this.dir} stayed locked by another process for ${this.ctx.lockTimeout} ms`);
-      if (pause === 1) this.flushBeforeWait();
-      sleepSync(Math.min(pause, left));
-      pause = Math.min(pause * 2, 4);
-    }
+    if (!this.tryAcquire()) throw new LockBusyError(`queue folder ${this.dir} is locked by another process`);
   }
 
   private tryAcquire(): boolean {
     try {
-      const got = this.hold.acquire(this.ctx.lockStale, this.ctx.flavour === 'sync');
+      const got = this.hold.acquire(this.ctx.lockStale, false); // a fence wait under way answers busy: retried
       if (got === 'busy') return false;
       this.recovery.settle(got === 'fence');
       this.armIdle();
@@ -389,10 +385,17 @@ export class Store {
     }
   }
 
-  /** Gives the lock up (Locking, step 4). */
+  /** Gives the lock up (Locking, step 4), and rings the wake-up channel (hand-off) if this thread held it. */
   releaseLock(): void {
     this.clearIdle();
+    const held = this.hold.held;
     this.hold.release();
+    if (held) this.wake.ring();
+  }
+
+  /** A Promise class is about to wait: notify {@link signal} when another process gives the lock up (wake.ts). */
+  watchWake(): void {
+    this.wake.watch();
   }
 
   /** The hold was taken over: forget it; the next call acquires again. */

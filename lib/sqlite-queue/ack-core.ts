@@ -9,46 +9,17 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
 import type { PutEntry } from '../common/core.js';
-import { ForeignMessageError, taskDoneExcess } from '../common/errors.js';
-import { messageId, type AckMessage, type AckQueueItem, type AckStatus, type ClearAckedOptions } from './ack-types.js';
+import { taskDoneExcess } from '../common/errors.js';
+import type { AckMessage, AckQueueItem, ClearAckedOptions } from './ack-types.js';
 import { validateOptions } from '../common/options.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
-import { randomBytes } from 'node:crypto';
-import { translateError } from './connection.js';
-import { LEASED, NO_LEASE, NO_OWNER, ORPHAN, TAG_LENGTH } from './schema.js';
-import { SqliteCoreBase, type Flavour } from './core-base.js';
+import { markIssued, newTag, ownMessageId, type MessageIssuer } from './ack-holder.js';
+import { ACKED, ackStatements, FAILED, STATUS_NAME, type AckRow, type AckState, type AckStatements } from './ack-statements.js';
+import { SqliteCoreBase, type FastTakeStep, type Flavour } from './core-base.js';
 import { SKIP } from './rows.js';
 import type { ResolvedSqliteOptions } from './options.js';
-
-const INITED = 0;
-const READY = 1;
-const UNACK = 2;
-const ACKED = 5;
-const FAILED = 9;
-const STATUS_NAME: Record<number, AckStatus> = { [INITED]: 'ready', [READY]: 'ready', [UNACK]: 'unack', [ACKED]: 'acked', [FAILED]: 'failed' };
-
-interface Row {
-  _id: number;
-  data: Buffer;
-  pq_attempts: number;
-  pq_crc: number | null;
-  /** `pq_ack_state.seq` when the row was taken (see {@link AckCore}). */
-  pq_seq: number;
-}
-
-/** A random holder tag: {@link TAG_LENGTH} characters of [0-9a-z], never {@link NO_OWNER}. */
-function newTag(): string {
-  const b = randomBytes(TAG_LENGTH);
-  let tag = '';
-  for (let i = 0; i < TAG_LENGTH; i++) tag += (b[i]! % 36).toString(36);
-  return tag;
-}
-
-/** Which instance handed out each message object (weakly: a message dropped by its user is forgotten). */
-const issuedBy = new WeakMap<object, AckCore<unknown>>();
 
 /** Fast gets between two {@link AckCore.tighten} calls by one instance. */
 const TIGHTEN_EVERY = 512;
@@ -56,12 +27,6 @@ const TIGHTEN_EVERY = 512;
 const JOIN_TIGHTEN_MS = 100;
 /** Past this many remembered held ids, those acked elsewhere are forgotten. */
 const HELD_PRUNE_AT = 65_536;
-
-interface AckState {
-  seq: number;
-  low: number;
-  ulow: number;
-}
 
 /**
  * Storage core of the SQLite ack queues.
@@ -77,7 +42,7 @@ interface AckState {
  * row through an index and uses `low` only as a bound.
  */
 export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
-  private readonly s: Record<string, Database.Statement>;
+  private readonly s: AckStatements;
   private readonly desc: boolean;
   private taken = 0;
   private done = 0;
@@ -92,6 +57,8 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
    * the owner token when the queue is opened (the sweep checks the token's liveness and gives back the tag's rows).
    */
   private tag = newTag();
+  /** How the messages this instance hands out name it (see {@link ownMessageId}). */
+  private readonly issuer: MessageIssuer = { where: `${this.table} in ${this.file}` };
   /**
    * Whether the fast get must also look for leases that ran out: always with `visibilityTimeout`; otherwise when the
    * last sweep (at most a second ago) or empty attempt saw leased messages in the table.
@@ -109,123 +76,42 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   /** {@link pruneHeld} runs once {@link held} has this many ids. */
   private pruneAt = HELD_PRUNE_AT;
   /** Rows taken by the running {@link txTake}. */
-  private takenInTx: Row[] = [];
+  private takenInTx: AckRow[] = [];
 
   constructor(file: unknown, opts: ResolvedSqliteOptions, flavour: Flavour, where: string) {
     super(file, opts, flavour, where);
-    const q = this.quoted;
-    const t = this.table; // [A-Za-z0-9_] only (options.ts), safe inside a string literal
     this.desc = opts.order === 'filo';
     this.leasesSeen = opts.visibilityTimeout > 0;
-    const dir = this.desc ? 'DESC' : 'ASC';
-    const order = `_id ${dir}`;
-    const first = this.desc ? 'MAX' : 'MIN';
-    const held = `status = ${UNACK}`;
-    // a row given back keeps its size too (status 2 -> 1 loses the byte NO_LEASE adds)
-    const free = `pq_owner = '${NO_OWNER}', pq_lease = ${NO_LEASE}`;
-    const s = (sql: string): Database.Statement => this.db.prepare(sql);
-    // FIFO: ready rows are found by a forward scan of the table from a bound; FILO: through its index of ready rows.
-    const readySrc = this.desc ? `${q} INDEXED BY \`pq_ready_${t}\`` : q;
-    const leased = `${q} INDEXED BY \`pq_leased_${t}\``;
-    const orphan = `${q} INDEXED BY \`pq_orphan_${t}\``;
-    // the scan bound: this instance's cursor if no rewind happened since it was set (params: seq, cursor)
-    const from = `(SELECT CASE WHEN seq = ? THEN MAX(?, low) ELSE low END FROM pq_ack_state WHERE tbl = '${t}')`;
-    const ufrom = `(SELECT ulow FROM pq_ack_state WHERE tbl = '${t}')`;
-    const ready = `${readySrc} WHERE _id >= ${from} AND status < ${UNACK}`;
-    const take = `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 `;
-    const cols = `RETURNING _id, data, pq_attempts, pq_crc, (SELECT seq FROM pq_ack_state WHERE tbl = '${t}') AS pq_seq`;
-    this.s = this.guard('cannot prepare queue statements', () => ({
-      insert: s(
-        `INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, pq_crc, timestamp, status, pq_owner, pq_lease) ` +
-          `VALUES (?, ?, ?, ${INITED}, '${NO_OWNER}', ${NO_LEASE})`,
-      ),
-      reviveUnique: s(`DELETE FROM ${q} WHERE data = ? AND status IN (${ACKED}, ${FAILED})`),
-      state: s(`SELECT seq, low, ulow FROM pq_ack_state WHERE tbl = '${t}'`),
-      setBounds: s(`UPDATE pq_ack_state SET low = ?, ulow = ? WHERE tbl = '${t}'`),
-      firstReadyFrom: s(`SELECT _id FROM ${readySrc} WHERE _id >= ? AND status < ${UNACK} ORDER BY _id ASC LIMIT 1`).pluck(),
-      firstUnackFrom: s(`SELECT _id FROM ${q} WHERE _id >= ? AND ${held} ORDER BY _id ASC LIMIT 1`).pluck(),
-      maxId: s(`SELECT MAX(_id) FROM ${q}`).pluck(),
-      countReady: s(`SELECT COUNT(*) FROM ${ready}`).pluck(),
-      countReadyUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${ready} LIMIT ?)`).pluck(),
-      existsReady: s(`SELECT EXISTS (SELECT 1 FROM ${ready})`).pluck(),
-      peek: s(`SELECT _id, data, pq_crc FROM ${ready} ORDER BY ${order} LIMIT ?`),
-      countUnack: s(`SELECT COUNT(*) FROM ${q} WHERE _id >= ${ufrom} AND ${held}`).pluck(),
-      existsUnack: s(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE _id >= ${ufrom} AND ${held})`).pluck(),
-      // acked and failed rows have no index (keeping one costs every ack a page write): these count by a scan
-      countStatus: s(`SELECT COUNT(*) FROM ${q} WHERE status = ?`).pluck(),
-      nextLease: s(`SELECT MIN(pq_lease) FROM ${leased} WHERE ${LEASED}`).pluck(),
-      expire: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${LEASED} AND pq_lease <= ?`),
-      // One statement, its own transaction (a write statement takes the write lock before it reads): the next message
-      // among the ready ones and those whose lease ran out, as `expire` followed by `takeMany(1)` would choose it.
-      // (Written with MIN/MAX aggregates: a compound SELECT with ORDER BY costs three temporary b-trees per get.)
-      // Params: owner, lease, seq, cursor, now.
-      takeNext: s(
-        `${take}WHERE _id = (SELECT ${first}(x) FROM (SELECT (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT 1) AS x ` +
-          `UNION ALL SELECT ${first}(_id) FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?)) ${cols}`,
-      ),
-      // The same without the lease branch, for an instance that sets no leases while none are seen in the table
-      // (checked at every sweep, so at least once a second). Params: owner, lease, seq, cursor.
-      takeNextReady: s(`${take}WHERE _id = (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT 1) ${cols}`),
-      // params: owner, lease, seq, cursor, max
-      takeMany: s(`${take}WHERE _id IN (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT ?) ${cols}`),
-      untake: s(
-        `UPDATE ${q} SET status = ${READY}, ${free}, pq_attempts = MAX(pq_attempts - 1, 0) WHERE _id = ? AND ${held} AND pq_owner = ?`,
-      ),
-      // ack and ackFailed leave pq_owner and pq_lease as they were (they mean something only while status = 2): the
-      // row then keeps its size and SQLite rewrites it in place, which for an item with overflow pages writes one
-      // page instead of a new chain.
-      // ack, nack and ackFailed act only on a message this instance holds (params: id, tag); `fail` is also how a get
-      // with skipCorrupt parks a damaged message (param: id)
-      ack: s(`UPDATE ${q} SET status = ${ACKED} WHERE _id = ? AND ${held} AND pq_owner = ?`),
-      nack: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held} AND pq_owner = ?`),
-      failHeld: s(`UPDATE ${q} SET status = ${FAILED} WHERE _id = ? AND ${held} AND pq_owner = ?`),
-      fail: s(`UPDATE ${q} SET status = ${FAILED} WHERE _id = ? AND status < ${ACKED}`),
-      stillHeld: s(`SELECT 1 FROM ${q} WHERE _id = ? AND ${held} AND pq_owner = ?`).pluck(),
-      holders: s(`SELECT owner, tag FROM pq_holders WHERE tbl = '${t}'`),
-      register: s(`INSERT OR IGNORE INTO pq_holders (tbl, owner, tag) VALUES ('${t}', ?, ?)`),
-      unregister: s(`DELETE FROM pq_holders WHERE tbl = '${t}' AND owner = ?`),
-      orphans: s(`SELECT COUNT(*) FROM ${orphan} WHERE ${ORPHAN}`).pluck(),
-      // a dead holder's rows: a scan from ulow (rare: only when a holder died holding messages)
-      releaseOwner: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id >= ${ufrom} AND ${held} AND pq_owner = ?`),
-      releaseOne: s(`UPDATE ${q} SET status = ${READY}, ${free} WHERE _id = ? AND ${held} AND pq_owner = ?`),
-      resumeOrphans: s(`UPDATE ${orphan} SET status = ${READY}, ${free} WHERE ${ORPHAN}`),
-      update: s(`UPDATE OR IGNORE ${q} SET data = ?, pq_crc = ? WHERE _id = ?`),
-      items: s(`SELECT _id, data, timestamp, status, pq_attempts, pq_crc FROM ${q} ORDER BY ${order}`),
-    }));
-    try {
+    this.s = this.guard('cannot prepare queue statements', () => ackStatements(this.db, this.quoted, this.table, opts));
+    this.finishOpen(() =>
       this.write('cannot resume unacked messages', () => {
-        this.s.resumeOrphans!.run();
+        this.s.resumeOrphans.run();
         // this instance's tag: unique among the table's holders (a clash, one in 36^8, draws again)
-        while (this.s.register!.run(this.owner, this.tag).changes === 0) this.tag = newTag();
-      });
-      this.maybeSweep(true);
-      this.opened();
-    } catch (err) {
-      this.close();
-      throw err;
-    }
+        while (this.s.register.run(this.owner, this.tag).changes === 0) this.tag = newTag();
+      }),
+    );
   }
 
   protected insertOne(e: PutEntry, ts: number): number | null {
-    if (this.opts.unique) this.s.reviveUnique!.run(e.data);
-    const info = this.s.insert!.run(e.data, SqliteCoreBase.crc(e.data), ts);
+    if (this.opts.unique) this.s.reviveUnique.run(e.data);
+    const info = this.s.insert.run(e.data, SqliteCoreBase.crc(e.data), ts);
     return info.changes === 0 ? null : Number(info.lastInsertRowid);
   }
 
   protected waiting(limit: number): number {
-    return this.s.countReadyUpTo!.get(this.seq, this.cursor, limit) as number;
+    return this.s.countReadyUpTo.get(this.seq, this.cursor, limit) as number;
   }
 
   /** Reserves up to `max` ready messages; when there are none, returns the data version and the next lease end. */
   private readonly txTake = this.transaction('get failed', (max: number): AckMessage<T>[] | { version: number; wakeAt: number | null } => {
     const now = Date.now();
-    this.s.expire!.run(now);
+    this.s.expire.run(now);
     const lease = this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
-    let rows: Row[];
+    let rows: AckRow[];
     let msgs: AckMessage<T>[];
     do {
-      rows = this.s.takeMany!.all(this.tag, lease, this.seq, this.cursor, max) as Row[];
-      if (rows.length === 0) return { version: this.readVersion(), wakeAt: this.s.nextLease!.get() as number | null };
+      rows = this.s.takeMany.all(this.tag, lease, this.seq, this.cursor, max) as AckRow[];
+      if (rows.length === 0) return { version: this.readVersion(), wakeAt: this.s.nextLease.get() as number | null };
       this.takenInTx.push(...rows); // the cursor moves past them only once this transaction has committed
       if (rows.length > 1) rows.sort(this.desc ? (a, b) => b._id - a._id : (a, b) => a._id - b._id);
       // skipCorrupt: a damaged or undecodable message is marked failed (kept for inspection), counted, and we go on;
@@ -233,7 +119,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       msgs = [];
       for (const r of rows) {
         const data = this.rows.take(r);
-        if (data === SKIP) this.s.fail!.run(r._id);
+        if (data === SKIP) this.s.fail.run(r._id);
         else msgs.push(this.message(r, data));
       }
     } while (msgs.length === 0);
@@ -244,7 +130,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
    * Moves the cursor past rows just taken by one statement (which scanned from `max(cursor, low)` if `seq` had not
    * moved, else from `low`, and took the first ready rows from there, or a row whose lease ran out).
    */
-  private advance(rows: Row[]): void {
+  private advance(rows: AckRow[]): void {
     if (this.desc) return;
     const seq = rows[0]!.pq_seq;
     let top = seq === this.seq ? this.cursor : 0;
@@ -253,10 +139,10 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     this.cursor = top;
   }
 
-  /** A taken row as a message, marked as handed out by this instance (see {@link AckCore.heldId}). */
-  private message(r: Row, data: T): AckMessage<T> {
+  /** A taken row as a message, marked as handed out by this instance (see {@link ownMessageId}). */
+  private message(r: AckRow, data: T): AckMessage<T> {
     const msg = { id: r._id, data, attempts: r.pq_attempts };
-    issuedBy.set(msg, this as AckCore<unknown>);
+    markIssued(msg, this.issuer);
     return msg;
   }
 
@@ -307,50 +193,35 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   /**
-   * The fast get: one `UPDATE … RETURNING` statement, its own transaction (a write statement takes the write lock
-   * before it reads, so the message goes to this call only), choosing among the ready messages and those whose lease
-   * ran out. The row is checked and decoded after the commit; if that fails the message is made ready again (its
-   * delivery uncounted) before the error is thrown. Retry means "nothing found": the transaction path then notes the
-   * idle data version race-free.
+   * The fast get (see {@link SqliteCoreBase.fastTake}): one `UPDATE … RETURNING` statement choosing among the ready
+   * messages and those whose lease ran out. A message that cannot be read is made ready again (its delivery uncounted);
+   * one `skipCorrupt` drops is marked failed (kept for inspection).
    */
-  private takeNext(): AckMessage<T> | Retry {
-    for (;;) {
+  private readonly fastStep: FastTakeStep<T, AckRow, AckMessage<T>> = {
+    take: () => {
+      // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
+      // checkpoint only from a step that reports done; with get() the WAL would grow until WalLimit truncates it.
+      if (!this.leasesSeen) return this.s.takeNextReady.all(this.tag, null, this.seq, this.cursor)[0] as AckRow | undefined;
       const now = Date.now();
       const lease = this.opts.visibilityTimeout > 0 ? now + this.opts.visibilityTimeout : null;
-      let row: Row | undefined;
-      try {
-        // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
-        // checkpoint only from a step that reports done; with get() the WAL would grow until limitWal truncates it.
-        row = (
-          this.leasesSeen
-            ? this.s.takeNext!.all(this.tag, lease, this.seq, this.cursor, now)
-            : this.s.takeNextReady!.all(this.tag, null, this.seq, this.cursor)
-        )[0] as Row | undefined;
-      } catch (err) {
-        throw translateError(err, 'get failed');
-      }
-      if (!row) return RETRY;
+      return this.s.takeNext.all(this.tag, lease, this.seq, this.cursor, now)[0] as AckRow | undefined;
+    },
+    taken: (row) => {
       this.advance([row]);
       this.wrote();
       if (++this.sinceTighten >= TIGHTEN_EVERY) this.tighten();
-      let msg: AckMessage<T>;
-      try {
-        const data = this.rows.take(row);
-        if (data === SKIP) {
-          // skipCorrupt: the damaged or undecodable message is marked failed (kept for inspection), counted, and we go on
-          this.guard('get failed', () => this.s.fail!.run(row._id));
-          continue;
-        }
-        msg = this.message(row, data);
-      } catch (err) {
-        this.guard('get failed', () => this.s.untake!.run(row._id, this.tag));
-        this.noteUnreadable(err);
-        throw err;
-      }
+    },
+    skipped: (row) => void this.guard('get failed', () => this.s.fail.run(row._id)),
+    giveBack: (row, err) => {
+      this.guard('get failed', () => this.s.untake.run(row._id, this.tag));
+      this.noteUnreadable(err);
+    },
+    deliver: (row, data) => {
+      const msg = this.message(row, data);
       this.hold([msg]);
       return msg;
-    }
-  }
+    },
+  };
 
   /**
    * Raises the table's scan bounds to the first ready and the first unacked row (one write transaction, scanning
@@ -360,13 +231,13 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     this.sinceTighten = 0;
     try {
       this.write('tighten', () => {
-        const st = this.s.state!.get() as AckState | undefined;
+        const st = this.s.state.get() as AckState | undefined;
         if (!st) return;
-        const firstReady = this.s.firstReadyFrom!.get(st.low) as number | undefined;
-        const low = firstReady ?? ((this.s.maxId!.get() as number | null) ?? 0) + 1;
-        const firstUnack = this.s.firstUnackFrom!.get(st.ulow) as number | undefined;
+        const firstReady = this.s.firstReadyFrom.get(st.low) as number | undefined;
+        const low = firstReady ?? ((this.s.maxId.get() as number | null) ?? 0) + 1;
+        const firstUnack = this.s.firstUnackFrom.get(st.ulow) as number | undefined;
         const ulow = Math.min(firstUnack ?? low, low);
-        if (low > st.low || ulow > st.ulow) this.s.setBounds!.run(Math.max(low, st.low), Math.max(ulow, st.ulow));
+        if (low > st.low || ulow > st.ulow) this.s.setBounds.run(Math.max(low, st.low), Math.max(ulow, st.ulow));
       });
     } catch {
       // housekeeping only
@@ -378,7 +249,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
    * time (at least {@link HELD_PRUNE_AT}), so its cost stays linear in the number of takes.
    */
   private pruneHeld(): void {
-    const gone = this.guard('get failed', () => [...this.held].filter((id) => !this.s.stillHeld!.get(id, this.tag)));
+    const gone = this.guard('get failed', () => [...this.held].filter((id) => !this.s.stillHeld.get(id, this.tag)));
     for (const id of gone) this.held.delete(id);
     this.pruneAt = Math.max(HELD_PRUNE_AT, 2 * this.held.size);
   }
@@ -386,7 +257,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   tryGet(): AckMessage<T> | Retry {
     this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
-    const msg = this.takeNext();
+    const msg = this.fastTake(this.fastStep);
     if (msg !== RETRY) return msg;
     const msgs = this.takeInTransaction(1);
     return msgs === RETRY ? RETRY : msgs[0]!;
@@ -397,7 +268,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   peek(): T | undefined {
-    return this.rows.first(this.guard('peek failed', () => this.s.peek!.all(this.seq, this.cursor, this.opts.skipCorrupt ? 100 : 1) as Row[]));
+    return this.rows.first(this.guard('peek failed', () => this.s.peek.all(this.seq, this.cursor, this.opts.skipCorrupt ? 100 : 1) as AckRow[]));
   }
 
   taskDone(): void {
@@ -412,30 +283,13 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       this.tighten(); // keeps the scan for unacked rows short while join() polls
     }
     const busy = this.guard('join failed', () => {
-      if (this.s.existsReady!.get(this.seq, this.cursor)) return true;
-      if ((this.s.orphans!.get() as number) > 0) return true;
-      return this.s.existsUnack!.get() === 1;
+      if (this.s.existsReady.get(this.seq, this.cursor)) return true;
+      if ((this.s.orphans.get() as number) > 0) return true;
+      return this.s.existsUnack.get() === 1;
     });
     if (!busy) return true;
     this.maybeSweep(); // dead holders and expired leases make their messages ready again
     return RETRY;
-  }
-
-  /**
-   * The id of `idOrMessage` for a call on this queue. A message object that another instance handed out (another
-   * queue, table or file, or another instance of this queue) is a {@link ForeignMessageError}: its id would name some
-   * other row here. A bare id (or an object this library did not make) is taken as an id of this queue.
-   */
-  private ownId(idOrMessage: unknown, method: string): number {
-    const id = messageId(idOrMessage, method);
-    const from = idOrMessage !== null && typeof idOrMessage === 'object' ? issuedBy.get(idOrMessage) : undefined;
-    if (from !== undefined && from !== this) {
-      throw new ForeignMessageError(
-        `${method}() was given message ${id} from another queue instance (${from.table} in ${from.file}); this is ${this.table} in ${this.file}. ` +
-          'Ack, nack, fail or update a message through the instance whose get() returned it.',
-      );
-    }
-    return id;
   }
 
   /**
@@ -444,11 +298,11 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
    * after its lease ran out) is left as it is: false.
    */
   setStatus(idOrMessage: unknown, to: 'ack' | 'nack' | 'fail', method: string): boolean {
-    const id = this.ownId(idOrMessage, method);
-    const stmt = to === 'fail' ? this.s.failHeld! : this.s[to]!;
+    const id = ownMessageId(idOrMessage, method, this.issuer);
+    const stmt = to === 'fail' ? this.s.failHeld : this.s[to]!;
     let changed = this.guard(`${method} failed`, () => stmt.run(id, this.tag).changes > 0);
     if (!changed && to === 'fail' && this.unreadable.has(id)) {
-      changed = this.guard(`${method} failed`, () => this.s.fail!.run(id).changes > 0); // named by a get's error here
+      changed = this.guard(`${method} failed`, () => this.s.fail.run(id).changes > 0); // named by a get's error here
     }
     this.unreadable.delete(id);
     this.held.delete(id);
@@ -461,21 +315,21 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   empty(): boolean {
-    return this.guard('empty failed', () => !this.s.existsReady!.get(this.seq, this.cursor));
+    return this.guard('empty failed', () => !this.s.existsReady.get(this.seq, this.cursor));
   }
 
 
   readyCount(): number {
-    return this.guard('count failed', () => this.s.countReady!.get(this.seq, this.cursor) as number);
+    return this.guard('count failed', () => this.s.countReady.get(this.seq, this.cursor) as number);
   }
 
   /** Rows with the given Python status value. */
   countStatus(status: 'unack' | 'acked' | 'failed'): number {
     if (status === 'unack') {
       this.tighten();
-      return this.guard('count failed', () => this.s.countUnack!.get() as number);
+      return this.guard('count failed', () => this.s.countUnack.get() as number);
     }
-    return this.guard('count failed', () => this.s.countStatus!.get(status === 'acked' ? ACKED : FAILED) as number);
+    return this.guard('count failed', () => this.s.countStatus.get(status === 'acked' ? ACKED : FAILED) as number);
   }
 
   clearAcked(options: unknown): number {
@@ -494,15 +348,15 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   update(idOrMessage: unknown, data: T): boolean {
-    const id = this.ownId(idOrMessage, 'update');
+    const id = ownMessageId(idOrMessage, 'update', this.issuer);
     const bytes = this.codec.encode(data);
-    const changed = this.guard('update failed', () => this.s.update!.run(bytes, SqliteCoreBase.crc(bytes), id).changes > 0);
+    const changed = this.guard('update failed', () => this.s.update.run(bytes, SqliteCoreBase.crc(bytes), id).changes > 0);
     if (changed) this.wrote();
     return changed;
   }
 
   items(): AckQueueItem<T>[] {
-    const rows = this.guard('items failed', () => this.s.items!.all()) as (Row & { timestamp: number; status: number })[];
+    const rows = this.guard('items failed', () => this.s.items.all()) as (AckRow & { timestamp: number; status: number })[];
     // A row that cannot be read is listed with its error instead of failing the whole list.
     return rows.map((r) => ({
       id: r._id,
@@ -515,16 +369,16 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
 
   protected sweep(): void {
     const now = Date.now();
-    const [holders, next] = this.guard('sweep failed', () => [this.s.holders!.all(), this.s.nextLease!.get() as number | null]);
+    const [holders, next] = this.guard('sweep failed', () => [this.s.holders.all(), this.s.nextLease.get() as number | null]);
     this.noteLeases(next as number | null);
     const due = next != null && (next as number) <= now;
     const dead = (holders as { owner: string; tag: string }[]).filter((h) => h.owner !== this.owner && !isOwnerAlive(h.owner));
     if (dead.length === 0 && !due) return;
     const changed = this.write('returning messages failed', () => {
-      let n = this.s.expire!.run(now).changes;
+      let n = this.s.expire.run(now).changes;
       for (const h of dead) {
-        n += this.s.releaseOwner!.run(h.tag).changes;
-        this.s.unregister!.run(h.owner);
+        n += this.s.releaseOwner.run(h.tag).changes;
+        this.s.unregister.run(h.owner);
       }
       return n;
     });
@@ -537,8 +391,8 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
     const ids = [...this.held];
     const changed = this.write('close failed', () => {
       let n = 0;
-      for (const id of ids) n += this.s.releaseOne!.run(id, this.tag).changes;
-      this.s.unregister!.run(this.owner);
+      for (const id of ids) n += this.s.releaseOne.run(id, this.tag).changes;
+      this.s.unregister.run(this.owner);
       return n;
     });
     this.held.clear();

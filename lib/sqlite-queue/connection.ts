@@ -13,6 +13,9 @@ import { checkPath } from '../common/options.js';
 /** The `durability` option. */
 export type Durability = 'full' | 'normal' | 'off';
 
+/** A prepared statement (a name the statement sets of the cores can be typed with). */
+export interface Stmt extends Database.Statement<unknown[], unknown> {}
+
 const SYNCHRONOUS: Record<Durability, string> = { full: 'FULL', normal: 'NORMAL', off: 'OFF' };
 
 /** Checks that `file` can be a database file: its folder exists and it is not a folder itself. */

@@ -5,17 +5,18 @@
  * @module
  */
 import type Database from 'better-sqlite3';
-import { statSync } from 'node:fs';
 import type { PutEntry, QueueCore } from '../common/core.js';
 import { crc32 } from '../common/crc.js';
 import { argTypeError, describe, QueueError, QueueLockedError, rangeError } from '../common/errors.js';
 import { newOwner, retireOwner } from '../common/owner.js';
+import { retryAsync } from '../common/retry.js';
 import { resolveSerializer, type Codec } from '../common/serializer.js';
 import { acquireSignal, releaseSignal, RETRY, type Retry, type Signal } from '../common/wait.js';
 import { checkDbPath, isBusy, openConnection, translateError } from './connection.js';
 import { tableName, type ResolvedSqliteOptions } from './options.js';
-import { RowReader } from './rows.js';
+import { RowReader, SKIP, type StoredRow } from './rows.js';
 import { ensureSchema } from './schema.js';
+import { WalLimit } from './wal.js';
 
 /** How often an idle waiter re-checks for expired leases and dead holders even when nothing was written. */
 const SWEEP_MS = 1000;
@@ -23,22 +24,22 @@ const SWEEP_MS = 1000;
 /** SQLite's own lock wait for a Promise class; longer conflicts are retried by the shell on timers. */
 const ASYNC_BUSY_MS = 5;
 
-/** How often (at most) a writing instance looks at the size of the WAL file. */
-const WAL_CHECK_MS = 25;
-/**
- * A WAL larger than this is checkpointed and truncated (see {@link SqliteCoreBase.wrote}): SQLite's automatic
- * checkpoints (every ~4 MiB) cannot finish while other processes keep writing, and then the WAL grows without bound.
- */
-const WAL_TRUNCATE_BYTES = 8 * 1024 * 1024;
-/** SQLite's own wait while truncating the WAL: it is housekeeping, tried again a second later if others are busy. */
-const WAL_TRUNCATE_BUSY_MS = 20;
-/** The same wait once the WAL is three times past {@link WAL_TRUNCATE_BYTES}. */
-const WAL_URGENT_BUSY_MS = 200;
-/** After a truncating checkpoint was blocked, wait this much longer before the next try. */
-const WAL_BLOCKED_BACKOFF_MS = 1000;
-
 /** Whether a core serves a sync class (SQLite's busy handler waits) or a Promise class (the shell retries). */
 export type Flavour = 'sync' | 'async';
+
+/** What a core does around {@link SqliteCoreBase.fastTake}, its one-statement get (made once per core). */
+export interface FastTakeStep<T, R extends StoredRow, M> {
+  /** Runs the one statement; the row taken, or undefined when there is none. */
+  take(): R | undefined;
+  /** Right after the statement committed, before the row is read. */
+  taken(row: R): void;
+  /** `skipCorrupt` dropped the row (damaged or refused by the serializer; counted already). */
+  skipped(row: R): void;
+  /** The row cannot be read (its error is thrown next): make it ready again. */
+  giveBack(row: R, err: unknown): void;
+  /** The row was read: what the get returns. */
+  deliver(row: R, item: T): M;
+}
 
 /** Shared base of the SQLite cores. */
 export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
@@ -55,7 +56,7 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   private idleAt = 0;
   private idleUntil = Infinity;
   private lastSweep = 0;
-  private lastWalCheck = 0;
+  private readonly wal: WalLimit;
   private busyMs: number;
   private closed = false;
   private releasedByShell = false;
@@ -75,6 +76,7 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
     // on timers for up to busyTimeout, so the event loop stays free.
     this.busyMs = flavour === 'async' ? Math.min(opts.busyTimeout, ASYNC_BUSY_MS) : opts.busyTimeout;
     this.db = openConnection(this.file, opts.durability, this.busyMs);
+    this.wal = new WalLimit(this.db, this.file, this.busyMs);
     try {
       this.guard('cannot set up the queue table', () =>
         this.db.transaction(() => ensureSchema(this.db, this.table, opts)).immediate(),
@@ -103,12 +105,53 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   }
 
   /**
-   * Ends the open: subclasses call it last in their constructor, after their own open-time writes. A Promise class
-   * keeps SQLite's own wait short (lock conflicts are retried on timers: by {@link openAsync} while opening, by the
-   * shell afterwards); a sync class waits inside SQLite for the full `busyTimeout`.
+   * Ends the open: subclasses call it last in their constructor, after preparing their statements. Runs their
+   * open-time writes (`openWrites`) and a first dead-holder sweep, then sets SQLite's own lock wait: short for a
+   * Promise class (lock conflicts are retried on timers: by {@link openAsync} while opening, by the shell afterwards),
+   * the full `busyTimeout` for a sync class. On failure the core is closed and the error thrown.
    */
-  protected opened(): void {
-    this.db.pragma(`busy_timeout = ${this.busyMs}`);
+  protected finishOpen(openWrites?: () => void): void {
+    try {
+      openWrites?.();
+      this.maybeSweep(true);
+      this.db.pragma(`busy_timeout = ${this.busyMs}`);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
+  /**
+   * The fast get of both cores: one statement that takes a row in its own transaction (a write statement takes the
+   * write lock before it reads, so the row goes to this call only); the row is checked and decoded after the commit.
+   * A row `skipCorrupt` drops is handed to `step.skipped` and the next one taken; a row that cannot be read is handed
+   * to `step.giveBack` before the error is thrown. Retry means "nothing found": the caller's transaction path then
+   * notes the idle data version race-free.
+   */
+  protected fastTake<R extends StoredRow, M>(step: FastTakeStep<T, R, M>): M | Retry {
+    for (;;) {
+      let row: R | undefined;
+      try {
+        row = step.take();
+      } catch (err) {
+        throw translateError(err, 'get failed');
+      }
+      if (!row) return RETRY;
+      step.taken(row);
+      let item: T;
+      try {
+        const got = this.rows.take(row);
+        if (got === SKIP) {
+          step.skipped(row);
+          continue;
+        }
+        item = got;
+      } catch (err) {
+        step.giveBack(row, err);
+        throw err;
+      }
+      return step.deliver(row, item);
+    }
   }
 
   /** Runs `fn`, turning SQLite errors into typed queue errors. */
@@ -144,44 +187,7 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
   protected wrote(): void {
     this.idleVersion = -1;
     this.signal.notify();
-    const now = performance.now();
-    if (now - this.lastWalCheck >= WAL_CHECK_MS) {
-      this.lastWalCheck = now;
-      this.limitWal();
-    }
-  }
-
-  /**
-   * Keeps the WAL bounded under sustained writes from many processes. SQLite's automatic checkpoint is PASSIVE: it
-   * copies what it can and never waits, and the WAL only starts over once a checkpoint has copied everything and a
-   * writer begins at a moment when no reader uses the WAL. With several processes writing all the time that moment
-   * may never come, and the WAL file grows by every commit (the torture suite's load test saw 44 MiB in 10 s). So,
-   * at most every 25 ms, a writer looks at the WAL's size and, past {@link WAL_TRUNCATE_BYTES}, runs a TRUNCATE
-   * checkpoint: it takes the write lock, copies the WAL into the database, waits briefly for readers to move on, and
-   * empties the file. Best effort: if others are busy it gives up after {@link WAL_TRUNCATE_BUSY_MS} and a later
-   * writer tries again 25 ms later. (A reader that holds a read transaction open pins the WAL; nothing can help that.)
-   */
-  private limitWal(): void {
-    let size: number;
-    try {
-      size = statSync(`${this.file}-wal`).size;
-    } catch {
-      return;
-    }
-    if (size <= WAL_TRUNCATE_BYTES || this.db.inTransaction) return;
-    // Far past the limit (readers kept getting in the way), wait longer for them: the WAL must not grow for ever.
-    const urgent = size > 3 * WAL_TRUNCATE_BYTES;
-    try {
-      this.db.pragma(`busy_timeout = ${urgent ? WAL_URGENT_BUSY_MS : WAL_TRUNCATE_BUSY_MS}`);
-      const [res] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number }[];
-      // log -1: it could not start (another writer had the lock): try again at the next check. Started but blocked
-      // (most likely a reader holding a snapshot): do not keep taking the write lock for it every second.
-      if (res && res.busy && res.log >= 0 && !urgent) this.lastWalCheck = performance.now() + WAL_BLOCKED_BACKOFF_MS;
-    } catch {
-      // housekeeping only
-    } finally {
-      this.db.pragma(`busy_timeout = ${this.busyMs}`);
-    }
+    this.wal.afterWrite();
   }
 
   /**
@@ -367,19 +373,6 @@ export abstract class SqliteCoreBase<T, G> implements QueueCore<T, G> {
  * retried on timers for up to `busyTimeout` ms instead of blocking the event loop inside SQLite, then thrown as the
  * {@link QueueLockedError} it is. A failed attempt has closed its connection already.
  */
-export async function openAsync<C>(make: () => C, busyTimeout: number): Promise<C> {
-  const deadline = performance.now() + busyTimeout;
-  let pause = 1;
-  for (;;) {
-    try {
-      return make();
-    } catch (err) {
-      const left = deadline - performance.now();
-      if (!(err instanceof QueueLockedError) || left <= 0) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(pause, left)));
-      pause = Math.min(pause * 2, 20);
-    }
-  }
+export function openAsync<C>(make: () => C, busyTimeout: number): Promise<C> {
+  return retryAsync(make, (err) => (err instanceof QueueLockedError ? busyTimeout : undefined));
 }
-
-export { RETRY };

@@ -9,26 +9,17 @@
  *
  * @module
  */
-import type Database from 'better-sqlite3';
 import type { PutEntry } from '../common/core.js';
 import { taskDoneExcess } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
 import { RETRY, type Retry } from '../common/wait.js';
-import { translateError } from './connection.js';
-import { SqliteCoreBase, type Flavour } from './core-base.js';
+import { SqliteCoreBase, type FastTakeStep, type Flavour } from './core-base.js';
 import { SKIP } from './rows.js';
 import type { ResolvedSqliteOptions } from './options.js';
+import { plainOrder, plainStatements, type PlainRow, type PlainStatements } from './plain-statements.js';
 
 /** How long a cleared task count may wait before the pq_pending flag is dropped (see unflagSoon). */
 const UNFLAG_DELAY_MS = 5;
-
-interface Row {
-  _id: number;
-  data: Buffer;
-  timestamp: number;
-  priority?: number;
-  pq_crc: number | null;
-}
 
 /** Storage core of the plain SQLite queues. */
 export class PlainCore<T> extends SqliteCoreBase<T, T> {
@@ -41,8 +32,8 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     return inst ? inst.unfinished > 0 || inst.held.length > 0 : isOwnerAlive(owner);
   }
 
-  private readonly s: Record<string, Database.Statement>;
-  private readonly cmp: (a: Row, b: Row) => number;
+  private readonly s: PlainStatements;
+  private readonly cmp: (a: PlainRow, b: PlainRow) => number;
   /** autoCommit true: items taken and not yet done. */
   private unfinished = 0;
   /** autoCommit false: ids taken by this instance and not yet done, oldest first. */
@@ -53,66 +44,34 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
 
   constructor(file: unknown, opts: ResolvedSqliteOptions, flavour: Flavour, where: string) {
     super(file, opts, flavour, where);
-    const q = this.quoted;
-    const prio = opts.order === 'priority';
-    const order = prio ? 'priority ASC, _id ASC' : opts.order === 'filo' ? '_id DESC' : '_id ASC';
-    const cols = `_id, data, timestamp${prio ? ', priority' : ''}, pq_crc`;
-    this.cmp = prio
-      ? (a, b) => (a.priority ?? 0) - (b.priority ?? 0) || a._id - b._id
-      : opts.order === 'filo'
-        ? (a, b) => b._id - a._id
-        : (a, b) => a._id - b._id;
-    const s = (sql: string): Database.Statement => this.db.prepare(sql);
-    this.s = this.guard('cannot prepare queue statements', () => ({
-      insert: s(`INSERT ${opts.unique ? 'OR IGNORE ' : ''}INTO ${q} (data, pq_crc, timestamp${prio ? ', priority' : ''}) VALUES (?, ?, ?${prio ? ', ?' : ''})`),
-      count: s(`SELECT COUNT(*) FROM ${q}`).pluck(),
-      countUpTo: s(`SELECT COUNT(*) FROM (SELECT 1 FROM ${q} LIMIT ?)`).pluck(),
-      exists: s(`SELECT EXISTS (SELECT 1 FROM ${q})`).pluck(),
-      peek: s(`SELECT _id, data, pq_crc FROM ${q} ORDER BY ${order} LIMIT ?`),
-      remove: s(`DELETE FROM ${q} WHERE _id = ?`),
-      takeOne: s(`DELETE FROM ${q} WHERE _id = (SELECT _id FROM ${q} ORDER BY ${order} LIMIT 1) RETURNING ${cols}`),
-      takeMany: s(`DELETE FROM ${q} WHERE _id IN (SELECT _id FROM ${q} ORDER BY ${order} LIMIT ?) RETURNING ${cols}`),
-      hold: s('INSERT INTO pq_taken (tbl, _id, owner, data, timestamp, priority, pq_crc) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      unhold: s('DELETE FROM pq_taken WHERE tbl = ? AND _id = ?'),
-      holders: s('SELECT DISTINCT owner FROM pq_taken WHERE tbl = ?').pluck(),
-      restore: s(`INSERT OR IGNORE INTO ${q} (${cols}) SELECT ${cols} FROM pq_taken WHERE tbl = ? AND owner = ?`),
-      putBack: s(`INSERT OR IGNORE INTO ${q} (${cols}) VALUES (${cols.split(', ').map((c) => `@${c}`).join(', ')})`),
-      dropHeld: s('DELETE FROM pq_taken WHERE tbl = ? AND owner = ?'),
-      flag: s('INSERT OR IGNORE INTO pq_pending (tbl, owner) VALUES (?, ?)'),
-      unflag: s('DELETE FROM pq_pending WHERE tbl = ? AND owner = ?'),
-      flagged: s('SELECT owner FROM pq_pending WHERE tbl = ?').pluck(),
-    }));
+    const order = plainOrder(opts);
+    this.cmp = order.cmp;
+    this.s = this.guard('cannot prepare queue statements', () => plainStatements(this.db, this.quoted, opts));
     PlainCore.local.set(this.owner, this as PlainCore<unknown>);
-    try {
-      this.maybeSweep(true);
-      this.opened();
-    } catch (err) {
-      this.close();
-      throw err;
-    }
+    this.finishOpen();
   }
 
   protected insertOne(e: PutEntry, ts: number): number | null {
     const crc = SqliteCoreBase.crc(e.data);
-    const info = e.priority === undefined ? this.s.insert!.run(e.data, crc, ts) : this.s.insert!.run(e.data, crc, ts, e.priority);
+    const info = e.priority === undefined ? this.s.insert.run(e.data, crc, ts) : this.s.insert.run(e.data, crc, ts, e.priority);
     return info.changes === 0 ? null : Number(info.lastInsertRowid);
   }
 
   protected waiting(limit: number): number {
-    return this.s.countUpTo!.get(limit) as number;
+    return this.s.countUpTo.get(limit) as number;
   }
 
   /** Takes up to `max` rows: deletes them (or moves them to pq_taken) and decodes them; empty: notes the version. */
-  private readonly txTake = this.transaction('get failed', (max: number): { rows: Row[]; items: T[] } | number => {
-    let rows: Row[];
+  private readonly txTake = this.transaction('get failed', (max: number): { rows: PlainRow[]; items: T[] } | number => {
+    let rows: PlainRow[];
     let items: T[];
     do {
-      rows = (max === 1 ? [this.s.takeOne!.get()].filter(Boolean) : this.s.takeMany!.all(max)) as Row[];
+      rows = (max === 1 ? [this.s.takeOne.get()].filter(Boolean) : this.s.takeMany.all(max)) as PlainRow[];
       if (rows.length === 0) return this.readVersion();
       if (rows.length > 1) rows.sort(this.cmp);
       // skipCorrupt: damaged or undecodable rows are deleted, counted, and we go on; without it readTaken throws
       // (with the row's id) and the transaction rolls back
-      const kept: Row[] = [];
+      const kept: PlainRow[] = [];
       items = [];
       for (const r of rows) {
         const item = this.rows.take(r);
@@ -124,9 +83,9 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
       rows = kept;
     } while (rows.length === 0);
     if (!this.opts.autoCommit) {
-      for (const r of rows) this.s.hold!.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null, r.pq_crc);
+      for (const r of rows) this.s.hold.run(this.table, r._id, this.owner, r.data, r.timestamp, r.priority ?? null, r.pq_crc);
     } else if (!this.flagged) {
-      this.s.flag!.run(this.table, this.owner);
+      this.s.flag.run(this.table, this.owner);
     }
     return { rows, items };
   });
@@ -135,7 +94,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     this.maybeSweep();
     if (!this.mayHaveWork()) return RETRY;
     if (max === 1 && this.opts.autoCommit && this.flagged) {
-      const item = this.takeOneStatement();
+      const item = this.fastTake(this.fastStep);
       if (item !== RETRY) return [item];
     }
     const got = this.txTake(max);
@@ -155,36 +114,23 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   }
 
   /**
-   * The fast get: one `DELETE … RETURNING` statement, its own transaction (the write lock is taken up front, so the
-   * row goes to this call only), when nothing else must commit with it (autoCommit, and this instance's pq_pending
-   * flag already set). The row is checked and decoded after the commit; if that fails it is put back with its own
-   * `_id` before the error is thrown. Retry means "use the transaction path" (nothing was found).
+   * The fast get (see {@link SqliteCoreBase.fastTake}): one `DELETE … RETURNING` statement, when nothing else must
+   * commit with it (autoCommit, and this instance's pq_pending flag already set). A row that cannot be read is put
+   * back with its own `_id`.
    */
-  private takeOneStatement(): T | Retry {
-    for (;;) {
-      let row: Row | undefined;
-      try {
-        // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
-        // checkpoint only from a step that reports done; with get() the WAL would grow until limitWal truncates it.
-        row = (this.s.takeOne!.all() as Row[])[0];
-      } catch (err) {
-        throw translateError(err, 'get failed');
-      }
-      if (!row) return RETRY; // the transaction path notes the idle version race-free
-      let item: T;
-      try {
-        const got = this.rows.take(row);
-        if (got === SKIP) continue; // skipCorrupt: the damaged or undecodable row is gone and counted
-        item = got;
-      } catch (err) {
-        this.guard('get failed', () => this.s.putBack!.run(row));
-        throw err;
-      }
+  private readonly fastStep: FastTakeStep<T, PlainRow, T> = {
+    // all(), not get(): get() resets the statement before SQLite reports it done, and SQLite runs its automatic
+    // checkpoint only from a step that reports done; with get() the WAL would grow until WalLimit truncates it.
+    take: () => (this.s.takeOne.all() as PlainRow[])[0],
+    taken: () => undefined,
+    skipped: () => undefined, // skipCorrupt: the damaged or undecodable row is gone and counted
+    giveBack: (row) => void this.guard('get failed', () => this.s.putBack.run(row)),
+    deliver: (_row, item) => {
       this.unfinished++;
       this.wrote();
       return item;
-    }
-  }
+    },
+  };
 
   /**
    * Clears this instance's pq_pending flag once it has no unfinished task. Not at once in taskDone(): a consumer that
@@ -206,7 +152,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
 
   private unflagIfIdle(): void {
     if (!this.flagged || this.unfinished > 0) return;
-    this.guard('taskDone failed', () => this.s.unflag!.run(this.table, this.owner));
+    this.guard('taskDone failed', () => this.s.unflag.run(this.table, this.owner));
     this.flagged = false;
     this.wrote();
   }
@@ -222,13 +168,13 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
 
   /** Deletes the waiting item with id `id` (one that cannot be read, say); false when no such item waits. */
   remove(id: number): boolean {
-    const n = this.write('remove failed', () => this.s.remove!.run(id).changes);
+    const n = this.write('remove failed', () => this.s.remove.run(id).changes);
     if (n > 0) this.wrote();
     return n > 0;
   }
 
   peek(): T | undefined {
-    return this.rows.first(this.guard('peek failed', () => this.s.peek!.all(this.opts.skipCorrupt ? 100 : 1) as Row[]));
+    return this.rows.first(this.guard('peek failed', () => this.s.peek.all(this.opts.skipCorrupt ? 100 : 1) as PlainRow[]));
   }
 
   taskDone(): void {
@@ -238,7 +184,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     } else {
       const id = this.held[0];
       if (id === undefined) throw taskDoneExcess();
-      this.guard('taskDone failed', () => this.s.unhold!.run(this.table, id));
+      this.guard('taskDone failed', () => this.s.unhold.run(this.table, id));
       this.held.shift();
     }
     this.wrote();
@@ -247,40 +193,40 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
   tryJoin(): true | Retry {
     if (this.unfinished > 0 || this.held.length > 0) return RETRY;
     return this.guard('join failed', () => {
-      if (this.s.exists!.get()) return RETRY;
-      const others = [...(this.s.flagged!.all(this.table) as string[]), ...(this.s.holders!.all(this.table) as string[])];
+      if (this.s.exists.get()) return RETRY;
+      const others = [...(this.s.flagged.all(this.table) as string[]), ...(this.s.holders.all(this.table) as string[])];
       if (others.length === 0) return true;
       if (others.some((o) => o !== this.owner && PlainCore.busy(o))) return RETRY;
       this.maybeSweep(true);
-      return this.s.exists!.get() ? RETRY : true;
+      return this.s.exists.get() ? RETRY : true;
     });
   }
 
   size(): number {
-    return this.guard('size failed', () => this.s.count!.get() as number);
+    return this.guard('size failed', () => this.s.count.get() as number);
   }
 
   empty(): boolean {
-    return this.guard('empty failed', () => !this.s.exists!.get());
+    return this.guard('empty failed', () => !this.s.exists.get());
   }
 
 
   protected sweep(): void {
-    const holders = this.guard('sweep failed', () => this.s.holders!.all(this.table) as string[]);
-    const flagged = this.guard('sweep failed', () => this.s.flagged!.all(this.table) as string[]);
+    const holders = this.guard('sweep failed', () => this.s.holders.all(this.table) as string[]);
+    const flagged = this.guard('sweep failed', () => this.s.flagged.all(this.table) as string[]);
     const deadHolders = holders.filter((o) => o !== this.owner && !isOwnerAlive(o));
     const deadFlags = flagged.filter((o) => o !== this.owner && !isOwnerAlive(o));
     if (deadHolders.length === 0 && deadFlags.length === 0) return;
     this.write('returning items of dead consumers failed', () => {
       for (const o of deadHolders) this.giveBack(o);
-      for (const o of deadFlags) this.s.unflag!.run(this.table, o);
+      for (const o of deadFlags) this.s.unflag.run(this.table, o);
     });
     this.wrote();
   }
 
   private giveBack(owner: string): void {
-    this.s.restore!.run(this.table, owner);
-    this.s.dropHeld!.run(this.table, owner);
+    this.s.restore.run(this.table, owner);
+    this.s.dropHeld.run(this.table, owner);
   }
 
   protected release(): void {
@@ -290,7 +236,7 @@ export class PlainCore<T> extends SqliteCoreBase<T, T> {
     if (this.held.length === 0 && this.unfinished === 0 && !this.flagged) return;
     this.write('close failed', () => {
       this.giveBack(this.owner);
-      this.s.unflag!.run(this.table, this.owner);
+      this.s.unflag.run(this.table, this.owner);
     });
     this.held.length = 0;
     this.unfinished = 0;
