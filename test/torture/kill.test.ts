@@ -27,7 +27,7 @@ for (const fam of families()) {
       // the folder's name is the PostgreSQL queue's name: unique per test file (kill and load must not share a table)
       const loc = fam.classes[0]!.location(join(dir, `kill_${fam.name.replace(/\W/g, '_')}`));
       const { mkdirSync } = await import('node:fs');
-      mkdirSync(join(dir, fam.name.replace(/\W/g, '_')), { recursive: true });
+      mkdirSync(join(dir, `kill_${fam.name.replace(/\W/g, '_')}`), { recursive: true });
       const producers: { log: string }[] = [];
       const consumers: { log: string; mode: string; killed: boolean }[] = [];
       let children = 0;

@@ -54,7 +54,7 @@ for (const fam of families()) {
       // the folder's name is the PostgreSQL queue's name: unique per test file (kill and load must not share a table)
       const loc = fam.classes[0]!.location(join(dir, `load_${fam.name.replace(/\W/g, '_')}`));
       const { mkdirSync } = await import('node:fs');
-      mkdirSync(join(dir, fam.name.replace(/\W/g, '_')), { recursive: true });
+      mkdirSync(join(dir, `load_${fam.name.replace(/\W/g, '_')}`), { recursive: true });
       const table = fam.ack ? 'ack_queue_default' : 'queue_default';
       // Create the queue, then park an idle raw connection and an idle queue instance on it.
       const first: AnyQueue = await fam.classes[0]!.open(loc);
