@@ -32,9 +32,6 @@ const LISTEN_LINGER_MS = 5_000;
 const SWEEP_MS = 1_000;
 const LEASE_SWEEP_MS = 20;
 
-const poolIds = new WeakMap<object, number>();
-let nextPoolId = 1;
-
 /** A row as the claim statements return it. @internal */
 export interface ClaimedRow {
   id: string;
@@ -82,14 +79,7 @@ export abstract class PgCoreBase<T> {
     // priority is 0 in fifo/filo tables: ordering by (priority, id) in every order lets the partial index on
     // (priority, id) WHERE status = 1 serve the claim (forwards or backwards) without a sort.
     this.orderBy = opts.order === 'filo' ? 'priority DESC, id DESC' : 'priority, id';
-    let identity: string;
-    if (checked.kind === 'url') identity = checked.url;
-    else {
-      const key = checked.kind === 'pool' ? checked.pool : this.db.pool;
-      if (!poolIds.has(key)) poolIds.set(key, nextPoolId++);
-      identity = `pool${poolIds.get(key)}`;
-    }
-    this.signalKey = `pg:${identity}:${this.t}`;
+    this.signalKey = `pg:${this.db.identity}:${this.t}`;
     this.signal = acquireSignal(this.signalKey);
     this.signal.on(this.onSignal);
   }

@@ -82,6 +82,8 @@ interface Shared {
   listener: Listener;
 }
 const listeners = new WeakMap<object, Shared>();
+const poolIds = new WeakMap<object, number>();
+let nextPoolId = 1;
 
 /** One pool as a queue uses it. @internal */
 export class Db {
@@ -89,6 +91,8 @@ export class Db {
   private readonly owned: boolean;
   private readonly sessionDurability: boolean;
   readonly listener: Listener;
+  /** Names the server in this process's signal keys: the URL, or `pool<n>` for a pool (ours or the caller's). */
+  readonly identity: string;
   private ended = false;
 
   constructor(target: CheckedTarget, readonly durability: PostgresDurability) {
@@ -112,6 +116,11 @@ export class Db {
     }
     shared.refs++;
     this.listener = shared.listener;
+    if (target.kind === 'url') this.identity = target.url;
+    else {
+      if (!poolIds.has(this.pool)) poolIds.set(this.pool, nextPoolId++);
+      this.identity = `pool${poolIds.get(this.pool)}`;
+    }
   }
 
   /**

@@ -31,10 +31,8 @@ export interface PgTaskStoreOptions {
 
 type Counts = Record<'pending' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled', number>;
 const STATUS_NAMES = ['pending', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-const poolIds = new WeakMap<object, number>();
 /** How long after the last waiter a store stops listening. */
 const LISTEN_LINGER_MS = 5_000;
-let nextPoolId = 1;
 
 /** The PostgreSQL implementation of the task store. Open with {@link PostgresTaskStore.open}. */
 export class PostgresTaskStore implements TaskStore {
@@ -80,14 +78,7 @@ export class PostgresTaskStore implements TaskStore {
     this.channel = channelOf(o.schema);
     this.payload = `pq_tasks_${o.name}`;
     this.cancelPayload = `${this.payload}:cancel`;
-    let identity: string;
-    if (checked.kind === 'url') identity = checked.url;
-    else {
-      const key = checked.kind === 'pool' ? checked.pool : this.db.pool;
-      if (!poolIds.has(key)) poolIds.set(key, nextPoolId++);
-      identity = `pool${poolIds.get(key)}`;
-    }
-    this.signalKey = `pgtasks:${identity}:${this.t.jobs}`;
+    this.signalKey = `pgtasks:${this.db.identity}:${this.t.jobs}`;
     this.signal = acquireSignal(this.signalKey);
   }
 
