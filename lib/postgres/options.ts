@@ -4,6 +4,7 @@
  * @module
  */
 import { argTypeError, argValueError, describe } from '../common/errors.js';
+import { tableName } from '../common/table-name.js';
 import { validateOptions, type OptionSchema } from '../common/options.js';
 import type { SerializerOption } from '../common/serializer.js';
 
@@ -156,14 +157,9 @@ export function resolvePgOptions(options: unknown, ack: boolean, where: string):
 
 /** The queue's table name (without schema), as the SQLite backend names its tables. @internal */
 export function pgTableName(o: ResolvedPgOptions): string {
-  return rawTableName(o).toLowerCase();
+  return tableName(o).toLowerCase();
 }
 
-function rawTableName(o: ResolvedPgOptions): string {
-  if (o.ack) return `${o.unique ? 'ack_unique_queue' : o.order === 'filo' ? 'ack_filo_queue' : 'ack_queue'}_${o.name}`;
-  if (o.unique) return `unique_queue_${o.name}`;
-  return `${o.order === 'filo' ? 'filo_queue' : o.order === 'priority' ? 'priority_queue' : 'queue'}_${o.name}`;
-}
 
 /** What kind of target was given. @internal */
 export type CheckedTarget = { kind: 'url'; url: string } | { kind: 'pool'; pool: PgPoolLike } | { kind: 'config'; config: Record<string, unknown> };

@@ -5,6 +5,7 @@
  */
 import { argValueError } from '../common/errors.js';
 import { validateOptions, type BaseQueueOptions, type OptionSchema } from '../common/options.js';
+export { tableName } from '../common/table-name.js';
 import type { Durability } from './connection.js';
 
 /** Options of {@link SqliteQueue.open} and {@link SqliteQueueSync.open}. */
@@ -137,9 +138,3 @@ export function resolveSqliteOptions(options: unknown, ack: boolean, where: stri
   return resolved;
 }
 
-/** The table of a queue, named as Python persist-queue names it. */
-export function tableName(o: Pick<ResolvedSqliteOptions, 'ack' | 'order' | 'unique' | 'name'>): string {
-  if (o.ack) return `${o.unique ? 'ack_unique_queue' : o.order === 'filo' ? 'ack_filo_queue' : 'ack_queue'}_${o.name}`;
-  if (o.unique) return `unique_queue_${o.name}`;
-  return `${o.order === 'filo' ? 'filo_queue' : o.order === 'priority' ? 'priority_queue' : 'queue'}_${o.name}`;
-}
