@@ -92,6 +92,11 @@ const BODY = `
   // @ts-expect-error the file entry point has no SQLite class
   void file.SqliteQueue;
   void [a, b, c, d, arg];
+  // the task and PostgreSQL entry points type-check too (no @types/pg in this project; pg is not loaded on import)
+  const tq: tasks.TaskQueue | undefined = undefined as tasks.TaskQueue | undefined;
+  const w: tasks.Worker | undefined = undefined as tasks.Worker | undefined;
+  const pq: pgq.PostgresAckQueue<{ n: number }> | undefined = undefined as pgq.PostgresAckQueue<{ n: number }> | undefined;
+  void [tq, w, pq, tasks.TaskQueueSync, pgq.PostgresQueue, pgq.TaskQueue];
   console.log(codes.join(','));
 `;
 
@@ -99,6 +104,8 @@ const ESM = `import ${IMPORTS} from 'persist-queue';
 import * as file from 'persist-queue/file';
 import * as sqlite from 'persist-queue/sqlite';
 import * as root from 'persist-queue';
+import * as tasks from 'persist-queue/tasks';
+import * as pgq from 'persist-queue/postgres';
 
 // @ts-expect-error the ESM entry points export names only, no default
 void root.default;
@@ -108,6 +115,8 @@ await (async () => {${BODY}})();
 const CJS = `import ${IMPORTS} from 'persist-queue';
 import file = require('persist-queue/file');
 import sqlite = require('persist-queue/sqlite');
+import tasks = require('persist-queue/tasks');
+import pgq = require('persist-queue/postgres');
 
 void (async () => {${BODY}})().catch((err: unknown) => {
   console.error(err);
