@@ -123,6 +123,21 @@ describe.skipIf(!PG_URL)('postgres backend', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('a new table gets planner statistics once rows went through it: a claim of 100 reads the _ready index, no sort of every ready row', async () => {
+    const name = fresh();
+    const table = `queue_${name}`.toLowerCase();
+    const q = await pq.PostgresQueue.open(PG_URL!, { name });
+    const batch = Array.from({ length: 100 }, (_, i) => ({ i }));
+    for (let k = 0; k < 12; k++) await q.putMany(batch);
+    await q.close(); // waits for the background ANALYZE
+    const stats = await admin.query(`SELECT 1 FROM pg_stats WHERE schemaname = 'persist_queue' AND tablename = $1 AND attname = 'status'`, [table]);
+    expect(stats.rowCount).toBe(1);
+    const plan = await admin.query(`EXPLAIN SELECT id FROM persist_queue."${table}" WHERE status = 1 ORDER BY priority, id LIMIT 100 FOR UPDATE SKIP LOCKED`);
+    const text = plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+    expect(text).toMatch(new RegExp(`Index Scan using "?${table}_ready"? `));
+    expect(text).not.toMatch(/Sort/);
+  });
+
   it("a blocked get() holds no pooled connection; close() leaves the caller's pool open", async () => {
     const pool = new pg.Pool({ connectionString: PG_URL, max: 1 });
     const name = fresh();

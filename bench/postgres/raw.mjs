@@ -30,12 +30,22 @@ export async function openRaw(job) {
     `h AS (UPDATE ${h} SET taken = taken + (SELECT count(*) FROM d) WHERE id = $1) SELECT * FROM d`;
   const take1 = takeSql(1);
   const take100 = takeSql(100);
+  // like the library (core-base.ts, ensureStats): once 1,000 rows went through, the table gets planner statistics
+  let moved = 0;
+  const stats = async (n) => {
+    if (moved < 1000 && (moved += n) >= 1000) await pool.query(`ANALYZE ${t}`);
+  };
   const put = async (items) => {
     const data = items.map((x) => Buffer.from(JSON.stringify(x)));
     const r = await pool.query({ name: 'raw_put', text: insertSql, values: [data, data.map(() => 0), data.map(() => null), channel, table] });
+    await stats(r.rows.length);
     return r.rows.map((x) => Number(x.id));
   };
-  const take = async (sql) => (await pool.query({ name: sql === take1 ? 'raw_take1' : 'raw_take100', text: sql, values: [owner] })).rows.map((r) => JSON.parse(r.data.toString()));
+  const take = async (sql) => {
+    const rows = (await pool.query({ name: sql === take1 ? 'raw_take1' : 'raw_take100', text: sql, values: [owner] })).rows;
+    await stats(rows.length);
+    return rows.map((r) => JSON.parse(r.data.toString()));
+  };
   return {
     put: async (x) => (await put([x]))[0],
     putMany: (xs) => put(xs),

@@ -7,8 +7,10 @@
 //   tasks      N no-op jobs enqueued one by one, then run by one worker process at concurrency 1 and 8: persist-queue,
 //              pg-boss, graphile-worker (task-systems.mjs), unbatched
 // Rows run A B A B...: each run index goes through every system before the next index, so a change of machine load
-// hits all systems alike; every figure is the median of --runs.
+// hits all systems alike (lib and raw swap who goes first each run); before each measurement the server is settled
+// (CHECKPOINT, no autovacuum worker running); every figure is the median of --runs.
 import { fork } from 'node:child_process';
+import pg from 'pg';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startPg } from '../../scripts/pg-server.mjs';
@@ -96,6 +98,29 @@ export async function mpRun(base, n) {
 }
 
 /**
+ * Before each measurement: a CHECKPOINT and a wait (at most 15 s) until no autovacuum worker runs, so that one system
+ * does not pay for the dead rows and dirty pages the one before it left (the task peers churn whole tables). Best
+ * effort: a PG_URL role that may not CHECKPOINT only waits.
+ */
+async function settle(url) {
+  const c = new pg.Client({ connectionString: url });
+  try {
+    await c.connect();
+    await c.query('CHECKPOINT').catch(() => undefined);
+    const end = performance.now() + 15_000;
+    while (performance.now() < end) {
+      const { rows } = await c.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'`);
+      if (rows[0].n === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch {
+    // measuring without settling
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
+/**
  * Runs the PostgreSQL part. `opts`: the bench flags (runs, quick, pgN, install, pgSystems).
  * @returns {Promise<object>} what report.mjs renders
  */
@@ -119,13 +144,16 @@ export async function runPostgresBench({ opts, log }) {
   try {
     for (let r = 0; r < s.runs; r++) {
       for (const durability of s.durabilities) {
-        for (const system of ['lib', 'raw']) {
+        // lib and raw take turns at going first (the first after the task systems' runs met a busier server)
+        for (const system of r % 2 === 0 ? ['lib', 'raw'] : ['raw', 'lib']) {
+          await settle(server.url);
           sample();
           const res = await oneShot({ role: 'queue', system, url: server.url, name: name(), durability, n: s.n, batchN: s.batchN });
           for (const op of ['put', 'get', 'putMany', 'getMany']) add(`queue:${op}:${durability}:${system}`, { part: 'queue', op, durability, system }, res[op]);
           log(`pg queue ${durability} ${system} run ${r + 1}: put ${fmtRate(res.put)} get ${fmtRate(res.get)} putMany ${fmtRate(res.putMany)} getMany ${fmtRate(res.getMany)}`);
         }
-        for (const system of ['lib', 'raw']) {
+        for (const system of r % 2 === 0 ? ['lib', 'raw'] : ['raw', 'lib']) {
+          await settle(server.url);
           sample();
           let res;
           try {
@@ -140,6 +168,7 @@ export async function runPostgresBench({ opts, log }) {
         }
         for (const concurrency of s.concurrency) {
           for (const system of taskSystems) {
+            await settle(server.url);
             sample();
             let res;
             try {

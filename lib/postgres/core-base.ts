@@ -31,6 +31,11 @@ const LISTEN_LINGER_MS = 5_000;
 /** How often an empty get sweeps for rows of dead holders (visibility leases: every {@link LEASE_SWEEP_MS}). */
 const SWEEP_MS = 1_000;
 const LEASE_SWEEP_MS = 20;
+/**
+ * After this many rows put or taken by an instance, it makes sure once that the table has planner statistics (see
+ * {@link PgCoreBase.ensureStats}).
+ */
+const STATS_AFTER_ROWS = 1_000;
 
 /** A row as the claim statements return it. @internal */
 export interface ClaimedRow {
@@ -60,6 +65,8 @@ export abstract class PgCoreBase<T> {
   private lastSweep = 0;
   private listening = false;
   private lastEmpty = 0;
+  private rowsMoved = 0;
+  private statsTask: Promise<void> | undefined;
   private readonly onSignal = (): void => {
     this.dirty = true;
   };
@@ -152,6 +159,7 @@ export abstract class PgCoreBase<T> {
     const params = [entries.map((e) => e.data), entries.map((e) => e.priority ?? 0), keys, this.channel, this.table];
     const rows = q ? await q(sql, params) : await this.db.run<{ id: string; ukey: Buffer | null }>(sql, params, 'put failed', true);
     this.signal.notify();
+    this.moved(rows.length);
     if (!this.opts.unique) return rows.map((r) => Number(r.id));
     const byKey = new Map(rows.map((r) => [r.ukey!.toString('hex'), Number(r.id)]));
     return keys.map((k) => {
@@ -220,7 +228,30 @@ export abstract class PgCoreBase<T> {
       this.idleSince = performance.now();
       this.wantWakeups();
     }
+    this.moved(rows.length);
     return rows.sort((a, b) => (this.opts.order === 'filo' ? Number(b.id) - Number(a.id) : a.prio - b.prio || Number(a.id) - Number(b.id)));
+  }
+
+  private moved(n: number): void {
+    this.rowsMoved += n;
+    if (this.rowsMoved >= STATS_AFTER_ROWS && this.statsTask === undefined && !this.closed) this.statsTask = this.ensureStats();
+  }
+
+  /**
+   * Gives a table that has never been analyzed with rows in it its planner statistics (`ANALYZE`), once per instance,
+   * in the background. Without them the planner takes `status = 1` to match 0.5 % of the rows and, for a claim of
+   * more rows than that, scans and sorts every ready row instead of reading the first ones from the `_ready` index
+   * (getMany(100) on 10,000 ready rows: about half the speed). Autovacuum gives a table statistics only after its
+   * first minute; an empty table's analyze records none, and an analyze with rows keeps them for later. Best effort:
+   * a role that may not analyze the table gets a server warning, which the library ignores.
+   */
+  private async ensureStats(): Promise<void> {
+    try {
+      const rows = await this.db.run(`SELECT 1 FROM pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = 'status'`, [this.opts.schema, this.table], 'analyze failed');
+      if (rows.length === 0 && !this.closed) await this.db.run(`ANALYZE ${this.t}`, [], 'analyze failed');
+    } catch {
+      // statistics are an optimisation: a lost connection or a missing privilege changes nothing else
+    }
   }
 
   /**
@@ -299,6 +330,7 @@ export abstract class PgCoreBase<T> {
 
   /** Ends the pool (when the queue made it). */
   async end(): Promise<void> {
+    await this.statsTask;
     await this.db.end();
   }
 }
