@@ -145,15 +145,15 @@ describe('file queue: a holder stalled between taking the lock and creating its 
     const q = join(dir, 'queue');
     const opts = { durability: 'off' };
     const marker = join(dir, 'stopped');
-    // Child A: its second lock taking stops the process (SIGSTOP) right after the mkdir of lock/, before its token
-    // exists. fs.mkdirSync is patched (and synced into the ESM bindings of node:fs), as the library calls it.
+    // Child A: its second lock taking stops the process (SIGSTOP) right after it created the lock file, before its
+    // token exists. fs.openSync is patched (and synced into the ESM bindings of node:fs), as the library calls it.
     const src = `import * as lib from ${JSON.stringify(LIB)};
       import { createRequire, syncBuiltinESMExports } from 'node:module';
       import { writeFileSync } from 'node:fs';
       const fs = createRequire(import.meta.url)('node:fs');
       let arm = false;
-      const orig = fs.mkdirSync;
-      fs.mkdirSync = (...args) => {
+      const orig = fs.openSync;
+      fs.openSync = (...args) => {
         const r = orig(...args);
         if (arm && String(args[0]).endsWith('/lock')) { arm = false; writeFileSync(${JSON.stringify(marker)}, 'x'); process.kill(process.pid, 'SIGSTOP'); }
         return r;

@@ -43,14 +43,8 @@ export class FileCore<T> implements QueueCore<T, T> {
     private readonly codec: Codec<T>,
     private readonly flavour: 'sync' | 'async',
   ) {
-    this.ctx = {
-      skipCorrupt: opts.skipCorrupt,
-      segmentBytes: opts.segmentBytes,
-      lockTimeout: opts.lockTimeout,
-      lockStale: opts.lockStale,
-      durability: opts.durability,
-      syncIntervalMs: opts.syncIntervalMs,
-    };
+    const { skipCorrupt, segmentBytes, lockTimeout, lockStale, durability, syncIntervalMs } = opts;
+    this.ctx = { skipCorrupt, segmentBytes, lockTimeout, lockStale, durability, syncIntervalMs };
     this.store = Store.attach(dir, opts.order, opts.unique);
     this.signal = this.store.signal;
     this.owner = newOwner();
@@ -99,7 +93,7 @@ export class FileCore<T> implements QueueCore<T, T> {
   private init(): void {
     this.store.op(this.ctx, () => this.store.checkCompatible(this.opts.order, this.opts.unique));
     if (this.opts.durability === 'normal' && !this.flushTimer) {
-      this.flushTimer = setInterval(() => this.store.backgroundFlush(), this.opts.syncIntervalMs);
+      this.flushTimer = setInterval(() => this.store.flusher.backgroundFlush(), this.opts.syncIntervalMs);
       this.flushTimer.unref();
     }
   }
@@ -133,7 +127,7 @@ export class FileCore<T> implements QueueCore<T, T> {
     return this.store.op(this.ctx, () => {
       if (this.store.frontId() !== id) return false;
       this.store.removeFront();
-      this.store.durable();
+      this.store.flusher.durable();
       return true;
     });
   }
@@ -200,7 +194,7 @@ export class FileCore<T> implements QueueCore<T, T> {
       () => {
         const r = this.putEntries(entries, true);
         if (r === RETRY) return RETRY;
-        if (r.some((x) => x !== null)) this.store.durable();
+        if (r.some((x) => x !== null)) this.store.flusher.durable();
         return r as (number | null)[];
       },
       (r) => r === RETRY,
@@ -220,10 +214,10 @@ export class FileCore<T> implements QueueCore<T, T> {
     const full = this.opts.durability === 'full';
     const r = this.store.op(this.ctx, () => {
       const out = this.putEntries(entries, false) as (number | null | Retry)[];
-      if (!full && out.some((x) => typeof x === 'number')) this.store.durable();
+      if (!full && out.some((x) => typeof x === 'number')) this.store.flusher.durable();
       return out;
     });
-    if (full && r.some((x) => typeof x === 'number')) return this.store.flushAsync().then(() => r);
+    if (full && r.some((x) => typeof x === 'number')) return this.store.flusher.flushAsync().then(() => r);
     return r;
   }
 
@@ -254,7 +248,7 @@ export class FileCore<T> implements QueueCore<T, T> {
       this.store.commitTake(plan, this.owner);
       this.heldCount += n;
     }
-    this.store.durable();
+    this.store.flusher.durable();
   }
 
   tryGet(): T | Retry {
@@ -288,7 +282,7 @@ export class FileCore<T> implements QueueCore<T, T> {
         const item = this.decodeTaken(d.data, d.where, d.id);
         if (item !== UNDECODABLE) return item;
         this.store.removeFront(); // skipCorrupt: an item the serializer refuses is removed and counted
-        this.store.durable();
+        this.store.flusher.durable();
       }
     });
   }
@@ -307,7 +301,7 @@ export class FileCore<T> implements QueueCore<T, T> {
       if (this.heldCount === 0) throw taskDoneExcess();
       this.store.op(this.ctx, () => {
         this.store.write([{ t: T_DONE, owner: this.owner, count: 1 }]);
-        this.store.durable();
+        this.store.flusher.durable();
       });
       this.heldCount--;
     }
@@ -326,7 +320,7 @@ export class FileCore<T> implements QueueCore<T, T> {
 
   /** The caller is about to wait: never wait holding the folder lock (a sleeping thread cannot give it up). */
   private wait(): Retry {
-    if (this.flavour === 'sync') this.store.flushBeforeWait(); // its flush timer cannot run while it sleeps
+    if (this.flavour === 'sync') this.store.flusher.flushBeforeWait(); // its flush timer cannot run while it sleeps
     this.store.releaseLock();
     return RETRY;
   }
@@ -373,17 +367,17 @@ export class FileCore<T> implements QueueCore<T, T> {
     if (this.unfinished > 0) recs.push({ t: T_FLAG, owner: this.owner, on: false });
     if (recs.length > 0) {
       this.store.write(recs);
-      this.store.durable();
+      this.store.flusher.durable();
     }
     if (last) {
-      if (this.opts.durability !== 'off') this.store.flushSync();
+      if (this.opts.durability !== 'off') this.store.flusher.flushSync();
       this.store.checkpointIfChanged();
     }
   }
 
   retryableFor(err: unknown): number | undefined {
     if (!(err instanceof LockBusyError)) return undefined;
-    if (this.flavour === 'sync') this.store.flushBeforeWait(); // the thread sleeps before the retry: see wait()
+    if (this.flavour === 'sync') this.store.flusher.flushBeforeWait(); // the thread sleeps before the retry: see wait()
     else this.willWait(); // woken when the holder gives the lock up
     return this.opts.lockTimeout;
   }
@@ -391,7 +385,7 @@ export class FileCore<T> implements QueueCore<T, T> {
   /** {@link retryableFor} for a retry that sleeps the thread whatever the class (open of a sync class, close). */
   private readonly sleepingRetry = (err: unknown): number | undefined => {
     if (!(err instanceof LockBusyError)) return undefined;
-    this.store.flushBeforeWait(); // the flush timer cannot run while the thread sleeps
+    this.store.flusher.flushBeforeWait(); // the flush timer cannot run while the thread sleeps
     return this.opts.lockTimeout;
   };
 

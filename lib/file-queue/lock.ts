@@ -1,41 +1,65 @@
 /**
  * The folder lock of a file queue and its helpers (see docs/format.md, "Locking"):
  *
- * - `lock/`: the lock directory (mutual exclusion, refreshed mtime, stale takeover; dirlock.ts);
- * - `tokens/<token>`: the fencing token of the current holder, created after taking the lock and removed when giving
+ * - `lock`: the lock file (mutual exclusion, refreshed mtime, stale takeover; dirlock.ts);
+ * - `tokens/<token>`: the fencing token (an empty file) of the current holder, created after taking the lock and removed when giving
  *   it up. A process that finds another holder's token removes it and waits before touching the log: that is how a
- *   stalled holder is fenced off, independently of the lock directory's own rules;
- * - `want/`: created by a process waiting for the lock; a holder that keeps the lock between calls gives it up when it
+ *   stalled holder is fenced off, independently of the lock file's own rules;
+ * - `want`: created by a process waiting for the lock; a holder that keeps the lock between calls gives it up when it
  *   sees it.
  *
  * @module
  */
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { lockDir, type DirHold } from './dirlock.js';
+import { lockDir, removeLock, type DirHold } from './dirlock.js';
 import { QueueError } from '../common/errors.js';
 import { isOwnerAlive } from '../common/owner.js';
 
-/** How long a lock directory must be seen held by a process that is gone before it is broken. */
+/** How long a lock file must be seen held by a process that is gone before it is broken. */
 const DEAD_TOKEN_MS = 50;
-/** How long a lock directory must be seen held with no token at all before it is broken. */
+/** How long a lock file must be seen held with no token at all before it is broken. */
 const NO_TOKEN_MS = 500;
 
 function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException)?.code;
 }
 
-/** The lock directory of a queue folder, plus the token and want markers. */
+/** Creates the empty file `path` (an existing one is fine). An empty file takes no data block: cheaper than mkdir. */
+function touchFile(path: string): void {
+  closeSync(openSync(path, 'a'));
+}
+
+/**
+ * Removes the marker `path`, a file (or a directory, as markers were before: a folder used by an older build); false
+ * when it was not there.
+ */
+function removeMarker(path: string): boolean {
+  try {
+    unlinkSync(path);
+    return true;
+  } catch (err) {
+    if (code(err) !== 'EISDIR' && code(err) !== 'EPERM') return false;
+  }
+  try {
+    rmdirSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The lock file of a queue folder, plus the token and want markers. */
 export class FolderLock {
   readonly lockPath: string;
   readonly tokensDir: string;
   readonly wantPath: string;
   private hold: DirHold | undefined;
-  /** Inode of the lock directory we created: release only that one, never a successor's. */
+  /** Inode of the lock file we created: release only that one, never a successor's. */
   private ino = -1;
   private generation = 0;
   private suspect: { id: string; since: number } | undefined;
-  /** Set when the lock directory's refresh finds the hold lost (its refresh failed or found another owner). */
+  /** Set when the lock file's refresh finds the hold lost (its refresh failed or found another owner). */
   compromised = false;
 
   constructor(private readonly dir: string) {
@@ -44,7 +68,7 @@ export class FolderLock {
     this.wantPath = join(dir, 'want');
   }
 
-  /** One attempt to take the lock directory; false when another process holds it. */
+  /** One attempt to take the lock file; false when another process holds it. */
   tryLock(stale: number): boolean {
     const gen = ++this.generation;
     try {
@@ -56,7 +80,7 @@ export class FolderLock {
         },
       });
       this.compromised = false;
-      this.suspect = undefined; // an old verdict must not carry over to a later, reused lock directory
+      this.suspect = undefined; // an old verdict must not carry over to a later, reused lock file
       try {
         this.ino = statSync(this.lockPath).ino;
       } catch {
@@ -70,10 +94,10 @@ export class FolderLock {
   }
 
   /**
-   * Gives the lock directory back (best effort; also stops its refresh timer). When the lock directory is no
+   * Gives the lock file back (best effort; also stops its refresh timer). When the lock file is no
    * longer the one we created (another process took the lock over after it went stale), it is left alone: releasing
    * would remove the new holder's lock. The inode is only a hint (a file system reuses the number of a removed
-   * directory at once): a holder that knows it was fenced off calls {@link forget} instead.
+   * file at once): a holder that knows it was fenced off calls {@link forget} instead.
    */
   unlock(): void {
     const hold = this.hold;
@@ -93,8 +117,8 @@ export class FolderLock {
   }
 
   /**
-   * Drops our hold without touching the lock directory: for a holder that was fenced off (its token is gone), whose
-   * lock directory was therefore removed by whoever took over, so that `lock/` now is a successor's whatever its inode.
+   * Drops our hold without touching the lock file: for a holder that was fenced off (its token is gone), whose
+   * lock file was therefore removed by whoever took over, so that `lock` now is a successor's whatever its inode.
    * Stops the refresh timer.
    */
   forget(): void {
@@ -114,14 +138,11 @@ export class FolderLock {
 
   createToken(token: string): void {
     try {
-      mkdirSync(this.tokenPath(token));
+      touchFile(this.tokenPath(token));
     } catch (err) {
-      if (code(err) === 'ENOENT') {
-        mkdirSync(this.tokensDir, { recursive: true });
-        mkdirSync(this.tokenPath(token));
-      } else if (code(err) !== 'EEXIST') {
-        throw err;
-      }
+      if (code(err) !== 'ENOENT') throw err;
+      mkdirSync(this.tokensDir, { recursive: true });
+      touchFile(this.tokenPath(token));
     }
   }
 
@@ -131,12 +152,7 @@ export class FolderLock {
 
   /** Removes a token; false when it was gone already (for our own token: we were fenced off). */
   removeToken(token: string): boolean {
-    try {
-      rmdirSync(this.tokenPath(token));
-      return true;
-    } catch {
-      return false;
-    }
+    return removeMarker(this.tokenPath(token));
   }
 
   listTokens(): string[] {
@@ -150,9 +166,9 @@ export class FolderLock {
   /** Marks that this process waits for the lock. */
   want(): void {
     try {
-      mkdirSync(this.wantPath);
+      touchFile(this.wantPath);
     } catch {
-      // exists already, or the folder is being removed
+      // the folder is being removed
     }
   }
 
@@ -161,17 +177,13 @@ export class FolderLock {
   }
 
   clearWant(): void {
-    try {
-      rmdirSync(this.wantPath);
-    } catch {
-      // not there
-    }
+    removeMarker(this.wantPath);
   }
 
   /**
-   * If the lock directory stays held while no live process has a token (every token names a process that is gone,
+   * If the lock file stays held while no live process has a token (every token names a process that is gone,
    * or there is no token at all), removes it so that the next attempt can take the lock at once instead of after
-   * `stale` ms. The verdict needs the same lock directory (inode and ctime) seen in that state for a while:
+   * `stale` ms. The verdict needs the same lock file (inode and ctime) seen in that state for a while:
    * DEAD_TOKEN_MS when tokens name dead processes, NO_TOKEN_MS when there is none (a holder dies between taking the
    * lock and creating its token, or between removing its token and unlocking), and is forgotten when this process
    * takes the lock. Fencing keeps this safe even if the guess is wrong.
@@ -193,7 +205,7 @@ export class FolderLock {
     this.suspect = undefined;
     try {
       if (this.lockId() !== id) return false;
-      rmdirSync(this.lockPath);
+      removeLock(this.lockPath);
       return true;
     } catch {
       return false;
@@ -201,7 +213,7 @@ export class FolderLock {
   }
 
   /**
-   * Which lock directory this is: inode and ctime. Inode numbers are reused at once; the ctime tells two directories
+   * Which lock file this is: inode and ctime. Inode numbers are reused at once; the ctime tells two files
    * apart, and also changes when a live holder refreshes the mtime.
    */
   private lockId(): string | undefined {

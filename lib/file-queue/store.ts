@@ -24,6 +24,7 @@ import type { HashSet64 } from './hashset.js';
 import { CheckpointFile } from './checkpoint.js';
 import { Fenced, FencedHold, LockBusyError } from './fence.js';
 import { typedIo } from './io.js';
+import type { Flusher } from './flusher.js';
 import { FolderLock } from './lock.js';
 import { CorruptionReporter, LogReader } from './log-reader.js';
 import { LogWriter, type PutItem } from './log-writer.js';
@@ -279,25 +280,9 @@ export class Store {
     return this.planner.peekData();
   }
 
-  /** After a write: makes it durable per `durability`. */
-  durable(): void {
-    this.writer.flusher.durable();
-  }
-
-  flushSync(): void {
-    this.writer.flusher.flushSync();
-  }
-
-  flushAsync(): Promise<void> {
-    return this.writer.flusher.flushAsync();
-  }
-
-  flushBeforeWait(): void {
-    this.writer.flusher.flushBeforeWait();
-  }
-
-  backgroundFlush(): void {
-    this.writer.flusher.backgroundFlush();
+  /** The flushes of the segment being appended to, per `durability`. */
+  get flusher(): Flusher {
+    return this.writer.flusher;
   }
 
   /** Writes the checkpoint if anything changed since the last one (at close). */

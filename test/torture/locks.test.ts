@@ -160,7 +160,7 @@ for (const cls of SQLITE_CLASSES) {
 }
 
 // =====================================================================================================================
-// File queues: the lock directory of the folder plus fencing tokens (docs/format.md, "Locking and fencing").
+// File queues: the lock file of the folder plus fencing tokens (docs/format.md, "Locking and fencing").
 
 const FILE_SEED = seedFor('locks.test.ts (file)');
 

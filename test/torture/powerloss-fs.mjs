@@ -309,6 +309,7 @@ export function rebuild(dir, evDir, out, { variant, lockDirs, rng, folderIsNew =
   fs.mkdirSync(out, { recursive: true });
   const summary = { variant, lockDirs, files: 0, unsyncedBytesSeen: 0, keptUnsynced: 0, garbled: 0, ...stats };
   for (const [name, { durable, live }] of entries) {
+    if (name === 'lock' || name === 'want') continue; // lock markers: kept or dropped below, per `lockDirs`
     let data = durable;
     if (variant !== 'drop' && live && live.length > durable.length && live.subarray(0, durable.length).equals(durable)) {
       const tail = Buffer.from(live.subarray(durable.length));
