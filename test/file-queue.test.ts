@@ -4,7 +4,7 @@
  * the folder, and open time that does not grow with the number of items.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -137,6 +137,27 @@ describe('file queue: options against the folder', () => {
     expect(err).toBeInstanceOf(RangeError);
     expect(q.size()).toBe(0);
     q.close();
+  });
+});
+
+describe('file queue: lock markers left by an older build (directories)', () => {
+  it('a stale lock/ directory is taken over, a dead token and want/ directory are removed; the lock is a file again', () => {
+    const q = join(dir, 'q');
+    lib.FileQueueSync.open(q, { durability: 'off' }).close();
+    mkdirSync(join(q, 'lock'));
+    mkdirSync(join(q, 'tokens', '999999999.1.0.deadbeef'), { recursive: true });
+    mkdirSync(join(q, 'want'));
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(q, 'lock'), past, past);
+    const fq = lib.FileQueueSync.open<number>(q, { durability: 'off', lockStale: 2000 });
+    fq.put(1);
+    expect(statSync(join(q, 'lock')).isFile()).toBe(true); // held now, as a file
+    expect(readdirSync(join(q, 'tokens'))).toHaveLength(1);
+    expect(readdirSync(join(q, 'tokens'))).not.toContain('999999999.1.0.deadbeef');
+    expect(fq.get()).toBe(1);
+    fq.close();
+    expect(readdirSync(q)).not.toContain('lock');
+    expect(readdirSync(q)).not.toContain('want');
   });
 });
 
