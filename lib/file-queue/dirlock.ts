@@ -1,7 +1,7 @@
 /**
  * A lock file with a refreshed mtime and stale takeover: the mutual exclusion under a file queue's folder lock
- * (see docs/format.md, "Locking"). It does what proper-lockfile's `lockSync` did for us, without its signal-exit
- * dependency, which installs SIGINT/SIGTERM/SIGHUP handlers when it is loaded: while a sync `get()` blocks the thread
+ * (see docs/format.md, "Locking"; the module and `lockDir` keep their names from when the lock was a directory).
+ * It does what proper-lockfile's `lockSync` did for us, without its signal-exit dependency, which installs SIGINT/SIGTERM/SIGHUP handlers when it is loaded: while a sync `get()` blocks the thread
  * those handlers never run, so Ctrl-C and `kill` could not stop the process. This module installs no handler; a lock
  * left by a process that died is broken by the takeover rules in lock.ts (and by `stale`, as before).
  *
@@ -38,7 +38,10 @@ function createExclusive(path: string): void {
   closeSync(openSync(path, 'wx'));
 }
 
-/** Removes the lock file `path` (or a lock file left by an older build). Throws what the file system says. */
+/**
+ * Removes the lock file or marker `path`, or the directory an older build made in its place (`rmdir` when `unlink`
+ * answers EISDIR/EPERM). Throws what the file system says.
+ */
 export function removeLock(path: string): void {
   try {
     unlinkSync(path);

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { lockDir, removeLock, type DirHold } from './dirlock.js';
 import { QueueError } from '../common/errors.js';
@@ -30,19 +30,10 @@ function touchFile(path: string): void {
   closeSync(openSync(path, 'a'));
 }
 
-/**
- * Removes the marker `path`, a file (or a directory, as markers were before: a folder used by an older build); false
- * when it was not there.
- */
+/** Removes the marker `path` (a file, or a directory left by an older build: {@link removeLock}); false when it was not there. */
 function removeMarker(path: string): boolean {
   try {
-    unlinkSync(path);
-    return true;
-  } catch (err) {
-    if (code(err) !== 'EISDIR' && code(err) !== 'EPERM') return false;
-  }
-  try {
-    rmdirSync(path);
+    removeLock(path);
     return true;
   } catch {
     return false;
