@@ -2,8 +2,9 @@
  * A lock file with a refreshed mtime and stale takeover: the mutual exclusion under a file queue's folder lock
  * (see docs/format.md, "Locking"; the module and `lockDir` keep their names from when the lock was a directory).
  * It does what proper-lockfile's `lockSync` did for us, without its signal-exit dependency, which installs
- * SIGINT/SIGTERM/SIGHUP handlers when it is loaded: while a sync `get()` blocks the thread those handlers never run, so Ctrl-C and `kill` could not stop the process. This module installs no handler; a lock
- * left by a process that died is broken by the takeover rules in lock.ts (and by `stale`, as before).
+ * SIGINT/SIGTERM/SIGHUP handlers when it is loaded: while a sync `get()` blocks the thread those handlers never run,
+ * so Ctrl-C and `kill` could not stop the process. This module installs no handler; a lock left by a process that
+ * died is broken by the takeover rules in lock.ts (and by `stale`, as before).
  *
  * @module
  */
