@@ -85,6 +85,30 @@ describe.skipIf(!PG_URL)('postgres backend', () => {
     await q.close();
   });
 
+  it('join() waits for the rows of a SIGKILLed autoCommit:false client after its holder expired, until they are taken again', async () => {
+    const location = join(tmpdir(), `pq-join-${process.pid}-${++seq}`, 'q');
+    const name = pgName(location);
+    const table = `queue_${name}`.toLowerCase();
+    const options = { autoCommit: false };
+    const q = await pq.PostgresQueue.open(PG_URL!, { name });
+    await q.put('a');
+    const w = startWorker({ role: 'hold', cls: 'PostgresQueue', location, options });
+    expect((await w.next<{ held?: string }>((m) => 'held' in m)).held).toBe('a');
+    await kill9(w);
+    // The killed client's holder lease (10 s) runs out: moved to the past on the server instead of waited for. Until
+    // some get sweeps, its row is still marked taken — and it is work that will come back, so join() must wait.
+    const expired = await admin.query(
+      `UPDATE persist_queue.pq_holders h SET expires = now() - interval '1 second' FROM persist_queue."${table}" t WHERE t.status = 2 AND h.id = t.owner RETURNING h.id`,
+    );
+    expect(expired.rowCount).toBe(1);
+    expect(await q.join({ timeout: 0 })).toBe(false);
+    expect(await q.get({ timeout: 5000 })).toBe('a'); // the next sweep gives it back
+    expect(await q.join({ timeout: 0 })).toBe(false);
+    await q.taskDone();
+    expect(await q.join({ timeout: 0 })).toBe(true);
+    await q.close();
+  });
+
   it('a get that starts listening finds a put committed before its LISTEN was active (re-check, not the 500 ms backstop)', async () => {
     const name = fresh();
     const putter = await pq.PostgresQueue.open(PG_URL!, { name });
