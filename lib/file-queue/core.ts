@@ -210,14 +210,19 @@ export class FileCore<T> implements QueueCore<T, T> {
     return this.putAll(entries);
   }
 
-  commitBatch(entries: PutEntry[]): (number | null | Retry)[] | Promise<(number | null | Retry)[]> {
+  /**
+   * A group commit: one write under the lock; at `full`, one `fdatasync` after the operation (the lock may pass to a
+   * waiting process meanwhile). The flush is synchronous, as for every other call at `full`: on the thread pool it
+   * cost a round trip of 0.1–0.2 ms per batch on the benchmark machine (64 puts in flight: 20–35 % fewer puts/s).
+   */
+  commitBatch(entries: PutEntry[]): (number | null | Retry)[] {
     const full = this.opts.durability === 'full';
     const r = this.store.op(this.ctx, () => {
       const out = this.putEntries(entries, false) as (number | null | Retry)[];
       if (!full && out.some((x) => typeof x === 'number')) this.store.flusher.durable();
       return out;
     });
-    if (full && r.some((x) => typeof x === 'number')) return this.store.flusher.flushAsync().then(() => r);
+    if (full && r.some((x) => typeof x === 'number')) this.store.flusher.flushSync();
     return r;
   }
 
