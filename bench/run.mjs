@@ -69,7 +69,8 @@ const summarize = (row) => {
     row.spread[m] = spreadPct(row.runs.map((r) => r[m]));
   }
   // Ack queues in (a): their get and their ack are timed apart (getAck = both together, for the peers).
-  for (const m of ['ack', 'getAck']) {
+  // conc: the raw ceiling measured interleaved with the class in its own child, and the class's share of it.
+  for (const m of ['ack', 'getAck', 'paired', 'share']) {
     if (row.runs.length && row.runs.every((r) => Number.isFinite(r[m]))) row.med[m] = median(row.runs.map((r) => r[m]));
   }
   row.nDone = median(row.runs.map((r) => r.n));
