@@ -200,6 +200,19 @@ async function stopHolding(loc: string, c: Child): Promise<boolean> {
   return false;
 }
 
+/** The tokens in the folder's `tokens/` (for failure messages). */
+const tokens = (loc: string): string => {
+  try {
+    return readdirSync(join(loc, 'tokens')).join(', ') || '(none)';
+  } catch (err) {
+    return String((err as NodeJS.ErrnoException).code);
+  }
+};
+
+/** What a failure message says about a worker that made no progress: class, last log lines, tokens, stderr. */
+const describeWorker = (w: Worker, loc: string): string =>
+  `worker ${w.c.child.pid} (${w.cls}, ${w.mode}) last lines: ${readLines(w.log).slice(-12).join(' | ')}; tokens: ${tokens(loc)}; stderr: ${w.c.stderr().slice(-800)}`;
+
 /** Put and get lines (P/R) logged so far by the given logs. */
 const progress = (logs: string[]): number => logs.reduce((n, l) => n + readLines(l).filter((x: string) => x.startsWith('P ') || x.startsWith('R ')).length, 0);
 
@@ -245,6 +258,7 @@ interface Worker {
   c: Child;
   log: string;
   mode: 'manual' | 'auto';
+  cls: string;
   killed: boolean;
 }
 
@@ -271,7 +285,7 @@ describe('locks: file queues (FileQueue, FileQueueSync)', () => {
     };
     const c = spawnChild(job, { timeoutMs: 90_000 });
     kids.push(c);
-    return { c, log, mode, killed: false };
+    return { c, log, mode, cls: `${cls.name} ${String(job.options.durability)}`, killed: false };
   };
 
   /** Stops every worker, drains the queue, checks exactly-once and that the log replays from scratch to the same state. */
@@ -365,7 +379,9 @@ describe('locks: file queues (FileQueue, FileQueueSync)', () => {
     await within(() => readLines(staller.log).includes('C'), 10_000, 'the stalled worker resumed');
     // It goes on working after being fenced off.
     const resumed = progress([staller.log]);
-    await within(() => progress([staller.log]) > resumed + 5, 15_000, 'the stalled worker made progress after resuming');
+    await within(() => progress([staller.log]) > resumed + 5, 15_000, 'the stalled worker made progress after resuming').catch((err: Error) => {
+      throw new Error(`${err.message}; ${describeWorker(staller, loc)}; others' progress ${progress(others)}`);
+    });
 
     // SIGSTOP at a random moment while a worker holds the lock (possibly between its token check and its write).
     await sleep(rng.int(0, 200));
@@ -377,7 +393,9 @@ describe('locks: file queues (FileQueue, FileQueueSync)', () => {
     await within(() => !holds(loc, victim.c.child.pid!), 2000, 'the SIGSTOPped holder was fenced off (its token removed)', loc);
     victim.c.child.kill('SIGCONT');
     const resumed2 = progress([victim.log]);
-    await within(() => progress([victim.log]) > resumed2 + 5, 15_000, 'the SIGSTOPped worker made progress after SIGCONT');
+    await within(() => progress([victim.log]) > resumed2 + 5, 15_000, 'the SIGSTOPped worker made progress after SIGCONT').catch((err: Error) => {
+      throw new Error(`${err.message}; ${describeWorker(victim, loc)}; others' progress ${progress(rest)} (was ${atStop})`);
+    });
     await finish(loc, workers, 'stalled holders');
   }, 90_000);
 
