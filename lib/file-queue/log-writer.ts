@@ -201,7 +201,15 @@ export class LogWriter {
     this.wfd?.retire();
     this.wfd = undefined;
     // Never O_CREAT: only roll() creates segments.
-    this.wfd = this.segs.openAppend(this.pos.seg);
+    try {
+      this.wfd = this.segs.openAppend(this.pos.seg);
+    } catch (err) {
+      // Stalled past lockStale between the token check and here (SIGSTOP, a blocked thread): whoever fenced us off
+      // may have gone on and deleted this segment once everything in it was consumed. Only holders delete
+      // segments, so a missing one means that; the operation is retried under a new hold.
+      if (this.hold.tokenGone()) throw new Fenced();
+      throw err;
+    }
     this.wseg = this.pos.seg;
     if (this.settings.durability !== 'off') this.syncLog();
     return this.wfd;
