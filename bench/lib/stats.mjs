@@ -6,6 +6,13 @@ export function median(xs) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
+/** The p-th percentile (0-100) of `xs`, nearest rank; NaN for none. */
+export function percentile(xs, p) {
+  const v = [...xs].sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  return v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))];
+}
+
 /** Spread of runs as +-% of the median: (max - min) / 2 / median. */
 export function spreadPct(xs) {
   const v = xs.filter((x) => Number.isFinite(x));

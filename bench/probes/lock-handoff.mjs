@@ -13,6 +13,7 @@ import { closeSync, fdatasyncSync, fstatSync, mkdirSync, mkdtempSync, openSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { percentile } from '../lib/stats.mjs';
 
 const RECORD = Buffer.alloc(150, 120);
 
@@ -104,7 +105,6 @@ if (process.argv[2] === '--child') {
 } else {
   const { values } = parseArgs({ options: { procs: { type: 'string', default: '8' }, ops: { type: 'string', default: '500' }, poll: { type: 'string', default: '2' }, runs: { type: 'string', default: '3' } } });
   const [procs, ops, poll, runs] = [values.procs, values.ops, values.poll, values.runs].map(Number);
-  const pct = (xs, p) => xs[Math.min(xs.length - 1, Math.floor(xs.length * p))];
   console.log(`| variant | ops/s (median of ${runs}) | fdatasync p50 / p99 (µs) |`);
   console.log('| --- | --- | --- |');
   for (const variant of ['single', 'inside', 'after']) {
@@ -112,8 +112,7 @@ if (process.argv[2] === '--child') {
     for (let r = 0; r < runs; r++) got.push(await run(variant, procs, ops, poll));
     got.sort((a, b) => a.ops / a.ms - b.ops / b.ms);
     const m = got[Math.floor(got.length / 2)];
-    const lat = m.lat.sort((a, b) => a - b);
     const label = variant === 'single' ? '1 process, no lock' : `${procs} processes, lock per op, fdatasync ${variant === 'inside' ? 'holding the lock' : 'after giving it back'} (poll ${poll} ms)`;
-    console.log(`| ${label} | ${Math.round((m.ops / m.ms) * 1000)} | ${Math.round(pct(lat, 0.5) * 1000)} / ${Math.round(pct(lat, 0.99) * 1000)} |`);
+    console.log(`| ${label} | ${Math.round((m.ops / m.ms) * 1000)} | ${Math.round(percentile(m.lat, 50) * 1000)} / ${Math.round(percentile(m.lat, 99) * 1000)} |`);
   }
 }

@@ -11,7 +11,7 @@ import { loadTaskModule, TASK_MODULES } from './adapters/index.mjs';
 import { RAW_VARIANTS } from './raw.mjs';
 import { startRedis } from './redis.mjs';
 import { freshDir, removeDir } from '../lib/tmp.mjs';
-import { median, spreadPct, fmtRate } from '../lib/stats.mjs';
+import { median, percentile as pct, spreadPct, fmtRate } from '../lib/stats.mjs';
 
 const CHILD = fileURLToPath(new URL('./child.mjs', import.meta.url));
 const wall = () => performance.timeOrigin + performance.now();
@@ -201,12 +201,6 @@ async function latencyRun(sys, s, ctx, mode) {
     for (const k of kids) k.kill();
     removeDir(dir);
   }
-}
-
-function pct(xs, p) {
-  const v = [...xs].sort((x, y) => x - y);
-  if (!v.length) return NaN;
-  return v[Math.min(v.length - 1, Math.ceil((p / 100) * v.length) - 1)];
 }
 
 export async function runTasksBench({ opts, root, log }) {

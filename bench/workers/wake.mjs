@@ -10,17 +10,13 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { findSystem } from '../adapters/index.mjs';
+import { percentile as pct } from '../lib/stats.mjs';
 import { freshDir, removeDir } from '../lib/tmp.mjs';
 
 const a = JSON.parse(process.argv[2]);
 const wall = () => performance.timeOrigin + performance.now();
 const send = (m) => new Promise((r) => process.send(m, r));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function pct(xs, p) {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
 
 async function consumerChild() {
   const { mod, sys } = await findSystem(a.module, a.id);
