@@ -222,52 +222,54 @@ describe('file queue: lock holders that die or stall', () => {
 });
 
 describe('file queue: a holder stalled just before opening the segment it appends to', () => {
-  it('whose segment was deleted meanwhile by the process that fenced it off: fenced, the put retried, not ERR_QUEUE_IO', async () => {
-    // Found by the lock torture test (a worker SIGSTOPped while holding the lock died with "cannot open queue segment
-    // …: ENOENT" after SIGCONT). Here the stall is made exactly there: the parent's thread blocks inside the open of
-    // the segment for its put (token checked just before) while a child takes the stale lock over, fences the parent
-    // off, drains the queue, and so deletes that segment.
-    const q0 = join(dir, 'queue');
-    const options = { durability: 'off', lockStale: 2000, segmentBytes: 4096 } as const;
-    const seed = lib.FileQueueSync.open<{ p: number; n: number }>(q0, options);
-    for (let n = 0; n < 20; n++) seed.put({ p: 1, n });
-    seed.close(); // the last instance: the next open starts with no append descriptor, so its put opens the segment
-    const q = lib.FileQueueSync.open<{ p: number; n: number }>(q0, { ...options, lockTimeout: 30_000 });
-    const segment = readdirSync(q0).filter((f) => f.endsWith('.log')).sort().at(-1)!;
-    const drainer = [
-      `import { FileQueueSync } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/esm/file.js')).href)};`,
-      `const q = FileQueueSync.open(${JSON.stringify(q0)}, { ...${JSON.stringify(options)}, lockTimeout: 30000 });`,
-      'let n = 0;',
-      "try { for (;;) n += q.getMany(1000, { block: false }).length; } catch (err) { if (err.code !== 'ERR_QUEUE_EMPTY') throw err; }",
-      'q.close();',
-      'process.stdout.write(String(n));',
-    ].join('\n');
-    const open = io.openSync;
-    let drained: ReturnType<typeof spawnSync> | undefined;
-    let segmentLeft: boolean | undefined;
-    io.openSync = ((path: string, ...rest: unknown[]) => {
-      if (drained === undefined && String(path).endsWith(segment)) {
-        // The child waits for the stale lock (2 s: this thread cannot refresh it), fences us off, takes all 20 items.
-        drained = spawnSync(process.execPath, ['--input-type=module', '-e', drainer], { encoding: 'utf8', timeout: 30_000 });
-        segmentLeft = existsSync(join(q0, segment));
+  for (const cls of [lib.FileQueueSync, lib.FileQueue] as const) {
+    it(`${cls.name}: whose segment was deleted meanwhile by the process that fenced it off: fenced, the put retried, not ERR_QUEUE_IO`, async () => {
+      // Found by the lock torture test (a worker SIGSTOPped while holding the lock died with "cannot open queue
+      // segment …: ENOENT" after SIGCONT). Here the stall is made exactly there: the test's thread blocks inside the
+      // open of the segment for its put (token checked just before) while a child takes the stale lock over, fences
+      // the test process off, drains the queue, and so deletes that segment.
+      const q0 = join(dir, 'queue');
+      const options = { durability: 'off', lockStale: 2000, segmentBytes: 4096 } as const;
+      const seed = lib.FileQueueSync.open<{ p: number; n: number }>(q0, options);
+      for (let n = 0; n < 20; n++) seed.put({ p: 1, n });
+      seed.close(); // the last instance: the next open starts with no append descriptor, so its put opens the segment
+      const q = await cls.open<{ p: number; n: number }>(q0, { ...options, lockTimeout: 30_000 });
+      const segment = readdirSync(q0).filter((f) => f.endsWith('.log')).sort().at(-1)!;
+      const drainer = [
+        `import { FileQueueSync } from ${JSON.stringify(pathToFileURL(join(ROOT, 'dist/esm/file.js')).href)};`,
+        `const q = FileQueueSync.open(${JSON.stringify(q0)}, { ...${JSON.stringify(options)}, lockTimeout: 30000 });`,
+        'let n = 0;',
+        "try { for (;;) n += q.getMany(1000, { block: false }).length; } catch (err) { if (err.code !== 'ERR_QUEUE_EMPTY') throw err; }",
+        'q.close();',
+        'process.stdout.write(String(n));',
+      ].join('\n');
+      const open = io.openSync;
+      let drained: ReturnType<typeof spawnSync> | undefined;
+      let segmentLeft: boolean | undefined;
+      io.openSync = ((path: string, ...rest: unknown[]) => {
+        if (drained === undefined && String(path).endsWith(segment)) {
+          // The child waits for the stale lock (2 s: this thread cannot refresh it), fences us off, takes all 20 items.
+          drained = spawnSync(process.execPath, ['--input-type=module', '-e', drainer], { encoding: 'utf8', timeout: 30_000 });
+          segmentLeft = existsSync(join(q0, segment));
+        }
+        return (open as (...a: unknown[]) => number)(path, ...rest);
+      }) as typeof io.openSync;
+      let id: unknown;
+      try {
+        id = await q.put({ p: 2, n: 0 });
+      } finally {
+        io.openSync = open;
       }
-      return (open as (...a: unknown[]) => number)(path, ...rest);
-    }) as typeof io.openSync;
-    let id: number | undefined;
-    try {
-      id = q.put({ p: 2, n: 0 }) as unknown as number;
-    } finally {
-      io.openSync = open;
-    }
-    expect(drained, 'the put never opened its segment').toBeDefined();
-    expect(drained!.stderr, 'the drainer failed').toBe('');
-    expect(drained!.stdout, 'items the drainer took').toBe('20');
-    expect(segmentLeft, 'the segment was still there: the test did not make the case').toBe(false);
-    expect(id).toBeDefined();
-    expect(q.size()).toBe(1);
-    expect(q.get()).toEqual({ p: 2, n: 0 });
-    q.close();
-  }, 60_000);
+      expect(drained, 'the put never opened its segment').toBeDefined();
+      expect(drained!.stderr, 'the drainer failed').toBe('');
+      expect(drained!.stdout, 'items the drainer took').toBe('20');
+      expect(segmentLeft, 'the segment was still there: the test did not make the case').toBe(false);
+      expect(id).toBeDefined();
+      expect(await q.size()).toBe(1);
+      expect(await q.get()).toEqual({ p: 2, n: 0 });
+      await q.close();
+    }, 60_000);
+  }
 });
 
 describe('file queue: the wake-up channel is a hint, never needed for correctness', () => {
