@@ -162,7 +162,7 @@ export function renderReport({ opts, facts, systems, results, memory, wake, peer
     sections.push(`### ${WORKLOADS.conc.title}`, '',
       '"64 in flight" = puts/s with 64 `put()` calls in flight (`Promise.all` per window of 64); the raw rows put 64 per transaction (SQLite) or ' +
         'per write + fsync (fs) in one call. "of ceiling" = 64-in-flight puts/s ÷ the raw 64-per-commit puts/s of the same backend and item size, ' +
-        'measured in the same child process in alternating blocks of 4 windows (the class, then the raw ceiling, in folders of their own), the median of the runs\' ratios ("interleaved"): ' +
+        'measured in the same child process in alternating blocks of at least 25 ms and 4 windows (the class, then the raw ceiling, in folders of their own; at least 24 blocks each, so the class may put more than N), the median of the runs\' ratios ("interleaved"): ' +
         'the raw rows, each its own process, moved by up to 2× between processes a minute apart.', '',
       table(['system', 'items', '1 producer puts/s', '64 in flight puts/s', '64 / 1', 'of ceiling', '≥ 90%', 'notes'], rows), '');
   }
