@@ -191,11 +191,12 @@ export async function concurrency(q, { n, size, capMs, width = 64, ceiling }) {
   let libMs = 0;
   let ceilMs = 0;
   let ceilDone = 0;
-  // One block: windows of `target` until it has run CEIL_BLOCK_MS and CEIL_MIN_WINDOWS (or `max` windows).
-  const block = async (target, seq, max) => {
+  // One block: windows of `target` until it has run CEIL_BLOCK_MS and CEIL_MIN_WINDOWS (the last block of the class
+  // may take it past n64: more puts, measured the same way).
+  const block = async (target, seq) => {
     const t0 = now();
     let k = 0;
-    while (k < max && (k < CEIL_MIN_WINDOWS || now() - t0 < CEIL_BLOCK_MS)) {
+    while (k < CEIL_MIN_WINDOWS || now() - t0 < CEIL_BLOCK_MS) {
       await window(target, seq + k * width);
       k++;
     }
@@ -207,11 +208,11 @@ export async function concurrency(q, { n, size, capMs, width = 64, ceiling }) {
       await window(q, done + done64);
       done64 += width;
     } else {
-      const mine = await block(q, done + done64, blocks + 1 < CEIL_MIN_BLOCKS ? Infinity : Math.max(1, (n64 - done64) / width));
+      const mine = await block(q, done + done64);
       blocks++;
       done64 += mine.windows * width;
       libMs += mine.ms;
-      const theirs = await block(ceiling, ceilDone, Infinity);
+      const theirs = await block(ceiling, ceilDone);
       ceilDone += theirs.windows * width;
       ceilMs += theirs.ms;
     }
