@@ -25,7 +25,8 @@ function crc32Table(buf) {
 }
 export const crc32 = typeof zlib.crc32 === 'function' ? (b) => zlib.crc32(b) : crc32Table;
 
-function frame(id, item) {
+/** One record as the raw ceiling writes it: header (length, crc32, type, id) and the item's JSON. */
+export function frame(id, item) {
   const payload = Buffer.from(JSON.stringify(item));
   const buf = Buffer.allocUnsafe(HEADER + payload.length);
   buf.writeUInt32LE(payload.length, 0);

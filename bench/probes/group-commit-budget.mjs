@@ -1,10 +1,11 @@
 // Probe: where the time of one group commit goes, FileQueue at durability 'full' against its raw ceiling (the "of
-// ceiling" column of the report's concurrency table). In one process, alternating blocks of `--block` windows (default
-// 4): 64 FileQueue put() calls in flight (Promise.all), then 64 framed records (17-byte header + JSON, crc32) in one
-// fs.writeSync + fdatasync. With 4-window blocks at 4 KiB the queue idles ~6 ms while the raw side runs, gives its lock
-// up after 3 ms and takes it again in the next block; `--block 16` shows the share without most of that. Every fdatasync is timed (node:fs is wrapped before the library is loaded), so each side's time per
-// window splits into "in fdatasync" and "the rest" (CPU: encoding, framing, bookkeeping, promises, the event-loop turn
-// the group commit waits for).
+// ceiling" column of the report's concurrency table). In one process, alternating blocks of `--block` windows
+// (default 4): 64 FileQueue put() calls in flight (Promise.all), then 64 records framed as the raw ceiling frames them
+// (raw-fs.mjs) in one fs.writeSync + fdatasync. With 4-window blocks at 4 KiB the queue idles ~6 ms while the raw side
+// runs, gives its lock up after 3 ms and takes it again in the next block; `--block 16` shows the share without most
+// of that. Every fdatasync is timed (node:fs is wrapped before the library is loaded), so each side's time per window
+// splits into "in fdatasync" and "the rest" (CPU: encoding, framing, bookkeeping, promises, the event-loop turn the
+// group commit waits for).
 //
 //   npm run build && node bench/probes/group-commit-budget.mjs [--windows 2000] [--bytes 80] [--block 4] [--runs 3]
 //
@@ -14,7 +15,7 @@ import fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { crc32 } from '../adapters/raw-fs.mjs';
+import { frame } from '../adapters/raw-fs.mjs';
 
 let inSync = 0;
 const fdatasyncSync = fs.fdatasyncSync;
@@ -54,16 +55,7 @@ async function run(windows, bytes, block) {
       });
       await timed(raw, () => {
         const parts = [];
-        for (let i = 0; i < WIDTH; i++) {
-          const payload = Buffer.from(JSON.stringify({ id: seq++, body }));
-          const rec = Buffer.allocUnsafe(17 + payload.length);
-          rec.writeUInt32LE(payload.length, 0);
-          rec.writeUInt8(1, 8);
-          rec.writeBigUInt64LE(BigInt(seq), 9);
-          payload.copy(rec, 17);
-          rec.writeUInt32LE(crc32(rec.subarray(8)), 4);
-          parts.push(rec);
-        }
+        for (let i = 0; i < WIDTH; i++, seq++) parts.push(frame(seq, { id: seq, body }));
         fs.writeSync(rawFd, Buffer.concat(parts));
         fs.fdatasyncSync(rawFd);
       });
