@@ -46,7 +46,7 @@ export class TaskCore {
         delete job.result;
         data = this.codec.encode({ job, data: spec.data ?? null });
       }
-      return { task: spec.task, data, priority: 0, runAt: Date.now(), maxAttempts: null, backoff: null, timeout: null, key: null, onComplete: null };
+      return { task: spec.task, data, priority: 0, runAt: null, maxAttempts: null, backoff: null, timeout: null, key: null, onComplete: null };
     };
   }
 
@@ -68,14 +68,16 @@ export class TaskCore {
 
   /** Builds a job from encoded data and validated options. */
   build(task: string, data: Buffer, o: EnqueueOptions, now: number): NewJob {
-    let runAt = now;
-    if (o.delay !== undefined) runAt = now + o.delay;
-    else if (o.runAt !== undefined) runAt = o.runAt instanceof Date ? o.runAt.getTime() : o.runAt;
+    // Due at once (no delay, or 0): null, the store's clock at the write; a client time sent as "now minus the
+    // moments spent before the write" could order two jobs enqueued one after the other the wrong way round.
+    let runAt: number | null = null;
+    if (o.delay !== undefined && o.delay > 0) runAt = Math.round(now + o.delay);
+    else if (o.runAt !== undefined) runAt = Math.round(o.runAt instanceof Date ? o.runAt.getTime() : o.runAt);
     return {
       task,
       data,
       priority: o.priority ?? 0,
-      runAt: Math.round(runAt),
+      runAt,
       maxAttempts: o.maxAttempts ?? null,
       backoff: o.backoff === undefined ? null : JSON.stringify(o.backoff),
       timeout: o.timeout ?? null,

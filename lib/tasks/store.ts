@@ -28,7 +28,12 @@ export interface NewJob {
   task: string;
   data: Buffer;
   priority: number;
-  runAt: number;
+  /**
+   * When it is due, in ms since the epoch of the client's clock; null: due at once, at the clock of the store when it
+   * writes the job (so that jobs enqueued one after another are due in that order even where the store translates
+   * client times to another clock: PostgreSQL).
+   */
+  runAt: number | null;
   maxAttempts: number | null;
   /** JSON of a Backoff, or null for the worker's default. */
   backoff: string | null;

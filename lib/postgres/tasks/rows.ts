@@ -4,7 +4,9 @@
  *
  * Every time the store writes or compares is the server's: `now` comparisons are `clock_timestamp()` in the statement,
  * and a client time handed in (a delay, a lease, a `runAt`) is sent as its distance from the client's `now`, so the
- * server adds it to its own clock. Times read back (`run_at`, `next_run_at`, ...) are shifted by the clock skew
+ * server adds it to its own clock. A job due at once is sent as distance 0 (the server's clock at the insert), not as
+ * its enqueue time's distance, which comes out a millisecond or two negative and jittered by the round trip: jobs
+ * enqueued one after another would then not always be due in that order. Times read back (`run_at`, `next_run_at`, ...) are shifted by the clock skew
  * measured when the store opened, so the client's timers (a worker sleeping until the next due job) line up with the
  * server's clock to within half a round trip.
  *
@@ -63,12 +65,12 @@ export function scheduleRow(r: Record<string, unknown>, skew: number): ScheduleR
   };
 }
 
-/** The columns of a job insert as parallel arrays for `unnest` (`delta`: run_at minus the client's now). */
+/** The columns of a job insert as parallel arrays for `unnest` (`delta`: run_at minus the client's now; 0 for a job due at once). */
 export function insertArrays(jobs: readonly NewJob[], now: number): unknown[] {
   return [
     jobs.map((j) => j.task),
     jobs.map((j) => j.priority),
-    jobs.map((j) => Math.round(j.runAt - now)),
+    jobs.map((j) => (j.runAt === null ? 0 : Math.round(j.runAt - now))),
     jobs.map((j) => j.maxAttempts),
     jobs.map((j) => j.backoff),
     jobs.map((j) => j.timeout),

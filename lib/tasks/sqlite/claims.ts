@@ -102,7 +102,7 @@ export class ClaimEngine {
           continue;
         }
       }
-      const info = this.insertStmt.run(job.task, job.priority, job.runAt, job.maxAttempts, now, job.backoff, job.timeout, job.key, job.onComplete, job.data);
+      const info = this.insertStmt.run(job.task, job.priority, job.runAt ?? now, job.maxAttempts, now, job.backoff, job.timeout, job.key, job.onComplete, job.data);
       ids.push(Number(info.lastInsertRowid));
     }
     return ids;
