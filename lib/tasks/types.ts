@@ -75,7 +75,9 @@ export interface EnqueueOptions {
    */
   delay?: number;
   /**
-   * When the job may run: a Date or epoch ms (not with `delay`).
+   * When the job may run: a Date or epoch ms (not with `delay`). Without it (and without a `delay` above 0) the job
+   * is due at once, at the store's clock when the job is written, so jobs enqueued one after another are due, and of
+   * equal priority run, in that order.
    * @default now
    */
   runAt?: Date | number;
