@@ -97,6 +97,25 @@ const BODY = `
   const w: tasks.Worker | undefined = undefined as tasks.Worker | undefined;
   const pq: pgq.PostgresAckQueue<{ n: number }> | undefined = undefined as pgq.PostgresAckQueue<{ n: number }> | undefined;
   void [tq, w, pq, tasks.TaskQueueSync, pgq.PostgresQueue, pgq.TaskQueue];
+  // using / await using on the task queues too (their dispose keys must be Symbol.dispose / asyncDispose in the types)
+  let syncT: tasks.TaskQueueSync | undefined;
+  let asyncT: tasks.TaskQueue | undefined;
+  {
+    using t = tasks.TaskQueueSync.open(dir + '/t.db');
+    await using u = await tasks.TaskQueue.open(dir + '/u.db');
+    t.enqueue('a', 1);
+    await u.enqueue('b', 2);
+    syncT = t;
+    asyncT = u;
+  }
+  for (const t of [syncT, asyncT]) {
+    try {
+      await t!.counts();
+      throw new Error('using did not close the task queue');
+    } catch (err) {
+      if (!(err instanceof QueueClosedError)) throw err;
+    }
+  }
   console.log(codes.join(','));
 `;
 

@@ -9,6 +9,7 @@ import type { PutEntry, QueueCore } from './core.js';
 import { argTypeError, argValueError, describe, QueueClosedError, rangeError } from './errors.js';
 import { checkTimeout, checkValue, validateOptions, type OptionSchema } from './options.js';
 import type { RetryableFor } from './retry.js';
+import './dispose.js';
 
 /** Options of `put()`. */
 export interface PutOptions {
@@ -70,12 +71,6 @@ const MAX_RULE = { kind: 'integer', min: 1, max: 1_000_000 } as const;
 function waitTime(opts: { block?: boolean; timeout?: number }): number {
   if (opts.block === false) return 0;
   return opts.timeout ?? Infinity;
-}
-
-// Node 20.0-20.3 have no Symbol.dispose / Symbol.asyncDispose: define them as later Node versions do (the registered
-// symbols 'nodejs.dispose' / 'nodejs.asyncDispose'), so that `using` works there too. Newer Node: nothing changes.
-for (const [name, key] of [['dispose', 'nodejs.dispose'], ['asyncDispose', 'nodejs.asyncDispose']] as const) {
-  if (typeof (Symbol as unknown as Record<string, unknown>)[name] !== 'symbol') Object.defineProperty(Symbol, name, { value: Symbol.for(key) });
 }
 
 /** Argument checks and preparation shared by both shells. */

@@ -13,7 +13,7 @@ import { NOT_YET, TaskCore } from './core.js';
 import { TaskTimeoutError } from './errors.js';
 import { resolveTaskOptions } from './options.js';
 import { planTicks, scheduleInfo } from './schedule.js';
-import { asyncDisposeSymbol, disposeSymbol, TaskShellBase } from './shell.js';
+import { TaskShellBase } from './shell.js';
 import { SqliteTaskStore } from './sqlite/store.js';
 import type { NewJob, SyncTaskStore, TaskStore } from './store.js';
 import type { EnqueueItem, EnqueueOptions, Job, JobCounts, ListOptions, PurgeOptions, ResultOptions, ScheduleInfo, ScheduleSpec, SubmitOptions, TaskQueueOptions } from './types.js';
@@ -187,7 +187,7 @@ export class TaskQueueSync extends TaskShellBase<SyncTaskStore> {
   }
 
   /** Same as {@link close}, for `using`. */
-  [disposeSymbol](): void {
+  [Symbol.dispose](): void {
     this.close();
   }
 }
@@ -356,7 +356,7 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
   }
 
   /** Same as {@link close}, for `await using`. */
-  [asyncDisposeSymbol](): Promise<void> {
+  [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
 }

@@ -6,6 +6,7 @@
  * @module
  * @internal
  */
+import '../common/dispose.js';
 import { argTypeError, argValueError, describe, QueueClosedError } from '../common/errors.js';
 import { checkTimeout, validateOptions, type OptionSchema } from '../common/options.js';
 import { checkLimit, STATUS_CODE, TaskCore } from './core.js';
@@ -42,10 +43,6 @@ export const QUEUE_PARTS = new WeakMap<object, { store: TaskStore; core: TaskCor
 function throwType(v: unknown, l: string): never {
   throw argTypeError(`The "${l}" option must be of type number. ${describe(v)}`);
 }
-
-const disposeSymbol: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for('nodejs.dispose');
-const asyncDisposeSymbol: symbol = (Symbol as { asyncDispose?: symbol }).asyncDispose ?? Symbol.for('nodejs.asyncDispose');
-export { disposeSymbol, asyncDisposeSymbol };
 
 /** Shared base of the task queue classes. */
 export abstract class TaskShellBase<S extends TaskStore> {
