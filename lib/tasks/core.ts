@@ -89,7 +89,8 @@ export class TaskCore {
   /** Validates and encodes the jobs of `enqueueMany()`. */
   prepareMany(items: unknown, where: string, now: number): NewJob[] {
     if (!Array.isArray(items)) throw argTypeError(`The "jobs" argument of ${where} must be an array. ${describe(items)}`);
-    return items.map((item: unknown, i) => {
+    // Every index, holes included (map() would skip a hole and leave it in the result).
+    return Array.from(items as unknown[], (item: unknown, i) => {
       if (item === null || typeof item !== 'object') throw argTypeError(`jobs[${i}] of ${where} must be an object { task, data?, options? }. ${describe(item)}`);
       const { task, data, options, ...rest } = item as EnqueueItem;
       const extra = Object.keys(rest);

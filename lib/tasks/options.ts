@@ -57,16 +57,25 @@ export function checkBackoff(value: unknown, label: string): Backoff {
   return out;
 }
 
+/** The largest epoch ms a Date can hold (a due time past it could not be shown or read back). */
+const MAX_DATE_MS = 8.64e15;
+
 const ENQUEUE_SCHEMA: OptionSchema = {
   priority: { kind: 'custom', check: (v, l) => checkSafeInt(v, l) },
-  delay: ms(),
+  delay: {
+    kind: 'custom',
+    check: (v, l) => {
+      checkValue(v, ms(), l);
+      if ((v as number) > MAX_DATE_MS - Date.now()) throw rangeError(`The "${l}" option must not reach past the largest Date (epoch ms ${MAX_DATE_MS}). Received ${v}`);
+    },
+  },
   runAt: {
     kind: 'custom',
     check: (v, l) => {
       if (v instanceof Date) {
         if (Number.isNaN(v.getTime())) throw rangeError(`The "${l}" option is an invalid Date`);
       } else if (typeof v === 'number') {
-        if (!Number.isFinite(v)) throw rangeError(`The "${l}" option must be a finite epoch ms. Received ${v}`);
+        if (!Number.isFinite(v) || Math.abs(v) > MAX_DATE_MS) throw rangeError(`The "${l}" option must be epoch ms within the range of a Date (±${MAX_DATE_MS}). Received ${v}`);
       } else throw argTypeError(`The "${l}" option must be a Date or epoch milliseconds. ${describe(v)}`);
     },
   },

@@ -113,6 +113,12 @@ for (const F of FLAVOURS) {
         [() => q.enqueue('t', 1, { delay: -1 }), 'ERR_OUT_OF_RANGE', 'delay'],
         [() => q.enqueue('t', 1, { delay: 1, runAt: 5 }), 'ERR_INVALID_ARG_VALUE', 'runAt'],
         [() => q.enqueue('t', 1, { runAt: new Date('nope') }), 'ERR_OUT_OF_RANGE', 'runAt'],
+        [() => q.enqueue('t', 1, { runAt: 8.64e15 + 1 }), 'ERR_OUT_OF_RANGE', 'range of a Date'],
+        [() => q.enqueue('t', 1, { runAt: Number.MAX_SAFE_INTEGER }), 'ERR_OUT_OF_RANGE', 'runAt'],
+        [() => q.enqueue('t', 1, { delay: Number.MAX_SAFE_INTEGER }), 'ERR_OUT_OF_RANGE', 'largest Date'],
+        // a hole in the array is jobs[1], not an internal TypeError (Array#map skips holes)
+        // eslint-disable-next-line no-sparse-arrays
+        [() => q.enqueueMany([{ task: 't' }, , { task: 't' }] as never), 'ERR_INVALID_ARG_TYPE', 'jobs[1]'],
         [() => q.enqueue('t', 1, { maxAttempts: 0 }), 'ERR_OUT_OF_RANGE', 'maxAttempts'],
         [() => q.enqueue('t', 1, { priority: 1.5 }), 'ERR_OUT_OF_RANGE', 'priority'],
         [() => q.enqueue('t', 1, { backoff: { type: 'linear', delay: 1 } as never }), 'ERR_INVALID_ARG_VALUE', 'type'],
