@@ -14,6 +14,7 @@ import { validateOptions } from '../common/options.js';
 import { isOwnerAlive, newOwner, retireOwner } from '../common/owner.js';
 import { Attempt, THREAD_ENTRY, type Finished, type Threads } from './attempt.js';
 import { TaskCancelledError } from './errors.js';
+import { LeaseKeeper } from './leases.js';
 import type { TaskCore } from './core.js';
 import { ClaimPlanner, resolveWorker, type ResolvedHandler, type ResolvedWorkerOptions } from './handlers.js';
 import type { PostgresTarget } from '../postgres/options.js';
@@ -68,12 +69,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly running = new Map<number, Attempt>();
   private readonly perTask = new Map<string, number>();
   private finished: Finished[] = [];
+  /** The running loop (never rejects; cleared when the loop ends). */
   private loop: Promise<void> | undefined;
+  /** What the loop does once idle: go on ('started') or end ('idle', a runUntilIdle() of a worker not started). */
+  private mode: 'idle' | 'started' = 'idle';
+  /** Rounds of the loop begun so far. */
+  private round = 0;
+  /** runUntilIdle() calls waiting for an idle round that began after the call (or for the loop's end). */
+  private idleWaiters: { after: number; resolve: () => void }[] = [];
   private stopping = false;
   private stopped = false;
   private paused = false;
   private readonly sleeper: Sleeper = { kick: undefined, pending: () => this.finished.length > 0 };
-  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly leases: LeaseKeeper;
   private lastSweep = 0;
   private settledCount = 0;
 
@@ -94,9 +102,14 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.opts = r.options;
     this.planner = new ClaimPlanner(r.handlers);
     this.target = queueOrTarget;
+    this.leases = new LeaseKeeper(this.running, this.opts.lease, {
+      owner: () => this.owner!,
+      lost: (a) => this.end(a),
+      fault: (err) => this.fault(err),
+    });
   }
 
-  /** Whether the worker is running (started or inside `runUntilIdle()`). */
+  /** Whether the worker is running (started and not stopped, or inside `runUntilIdle()`). */
   get isRunning(): boolean {
     return this.loop !== undefined;
   }
@@ -106,28 +119,55 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.running.size;
   }
 
-  /** Starts claiming and running jobs in the background. Returns the worker. */
+  /**
+   * Starts claiming and running jobs in the background. Returns the worker. Called while `runUntilIdle()` runs, the
+   * worker goes on after that call resolves. Calling it on a started worker changes nothing.
+   */
   start(): this {
     this.checkUsable();
-    if (!this.loop) this.loop = this.run(false).catch((err: unknown) => this.fault(err));
+    this.mode = 'started';
+    if (!this.loop) void this.launch();
     return this;
   }
 
   /**
    * Runs until no job this worker can handle is due and none is running (also firing due schedules), then resolves
-   * with the number of attempts it finished. The worker can be started or run again afterwards.
+   * with the number of attempts it finished meanwhile. On a started worker: resolves at its next idle round (it
+   * goes on running). The worker can be started or run again afterwards.
+   * @throws QueueClosedError after `stop()`; the error of opening the worker's own queue, if that fails
    */
   async runUntilIdle(): Promise<number> {
     this.checkUsable();
-    if (this.loop) throw new Error('runUntilIdle(): the worker is already running');
     const before = this.settledCount;
-    this.loop = this.run(true);
-    try {
-      await this.loop;
-    } finally {
-      this.loop = undefined;
+    // A round already under way may have looked for due jobs before this call: only a later round's idleness counts.
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push({ after: this.round, resolve }));
+    if (this.loop) {
+      this.wake();
+      await idle;
+    } else {
+      this.mode = 'idle';
+      await Promise.race([idle, this.launch()]);
     }
     return this.settledCount - before;
+  }
+
+  /** Runs the loop; returns its own promise (rejects if it fails), `this.loop` holds one that never rejects. */
+  private launch(): Promise<void> {
+    const run = this.run();
+    this.loop = run.catch((err: unknown) => {
+      if (this.mode === 'started') this.fault(err);
+    });
+    return run;
+  }
+
+  /** Resolves the runUntilIdle() calls made before the current round began (all of them when the loop ends). */
+  private releaseIdle(all: boolean): void {
+    const keep: { after: number; resolve: () => void }[] = [];
+    for (const w of this.idleWaiters) {
+      if (all || w.after < this.round) w.resolve();
+      else keep.push(w);
+    }
+    this.idleWaiters = keep;
   }
 
   /** Stops claiming (running jobs go on). */
@@ -164,7 +204,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.wake();
     await this.loop;
     this.stopped = true;
-    this.stopHeartbeat();
+    this.leases.stop();
     if (this.owner) retireOwner(this.owner);
     if (this.threads) await this.threads.pool.destroy();
     if (this.ownQueue) await this.ownQueue.close();
@@ -202,7 +242,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
     return this.parts;
   }
 
-  private async run(untilIdle: boolean): Promise<void> {
+  private async run(): Promise<void> {
+    try {
+      await this.rounds();
+    } finally {
+      // Synchronously with the end of the loop, so a runUntilIdle() resumed by it finds no loop and starts one.
+      this.loop = undefined;
+      this.releaseIdle(true);
+    }
+  }
+
+  private async rounds(): Promise<void> {
     const { store, core } = await this.setup();
     const tasks = [...this.handlers.keys()];
     let idleSaid = false;
@@ -212,6 +262,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     let lastYield = performance.now();
     const queue = isQueue(this.target) ? this.target : this.ownQueue!;
     for (;;) {
+      this.round++;
       // A queue closed under a running worker: nothing can be recorded any more (stop the worker first).
       if (queue.isClosed) return;
       const now = Date.now();
@@ -245,8 +296,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
         }
         if (claimed.length > 0 || outcomes.length > 0) idleSaid = false;
         if (this.running.size === 0 && this.finished.length === 0 && claimed.length === 0) {
-          if (this.stopping || untilIdle) {
-            this.stopHeartbeat();
+          this.releaseIdle(false);
+          if (this.stopping || this.mode === 'idle') {
+            this.leases.stop();
             return;
           }
           if (!idleSaid && !this.paused) {
@@ -263,13 +315,13 @@ export class Worker extends EventEmitter<WorkerEvents> {
           }
           continue;
         }
-        if (this.running.size === 0) this.stopHeartbeat();
+        if (this.running.size === 0) this.leases.stop();
         if (!this.stopping) scheduleAt = await store.nextScheduleAt();
         const why = await sleepUntil(store, Math.min(nextDue ?? Infinity, scheduleAt ?? Infinity, rateWait ?? Infinity, this.lastSweep + SWEEP_MS), this.sleeper);
         lastYield = performance.now();
         // A write or commit of the queue while jobs run may be a cancel of one of them: deliver it now, not at the
         // next lease renewal.
-        if (why === 'store' && this.running.size > 0 && store.cancelRequested) await this.checkCancels(store);
+        if (why === 'store' && this.running.size > 0 && store.cancelRequested) await this.leases.checkCancels(store);
       } catch (err) {
         // Outcomes not written stay for the next round (the claim fence makes a repeat harmless).
         if (outcomes && outcomes.length > 0 && !written) this.finished = outcomes.concat(this.finished);
@@ -307,7 +359,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     );
     this.running.set(row.id, a);
     this.perTask.set(row.task, (this.perTask.get(row.task) ?? 0) + 1);
-    this.startHeartbeat(store);
+    this.leases.start(store);
     a.run(this.threads);
   }
 
@@ -343,51 +395,6 @@ export class Worker extends EventEmitter<WorkerEvents> {
     } catch (err) {
       this.fault(err);
     }
-  }
-
-  private stopHeartbeat(): void {
-    if (!this.heartbeat) return;
-    clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
-  }
-
-  private startHeartbeat(store: TaskStore): void {
-    if (this.heartbeat) return;
-    const every = Math.max(50, Math.min(Math.floor(this.opts.lease / 3), 500));
-    this.heartbeat = setInterval(() => void this.renew(store), every);
-    this.heartbeat.unref();
-  }
-
-  private async renew(store: TaskStore): Promise<void> {
-    const jobs = [...this.running.values()].filter((a) => !a.done).map((a) => ({ id: a.id, attempt: a.row.attempts }));
-    if (jobs.length === 0) {
-      if (this.running.size === 0) this.stopHeartbeat();
-      return;
-    }
-    try {
-      const r = await store.renew(this.owner!, jobs, Date.now() + this.opts.lease);
-      for (const id of r.lost) {
-        const a = this.running.get(id);
-        if (!a) continue;
-        a.drop();
-        a.abort(new TaskCancelledError('the claim on this job was lost (lease ran out or the job was removed)'));
-        this.end(a);
-      }
-      this.cancelled(r.cancelled);
-    } catch (err) {
-      this.fault(err);
-    }
-  }
-
-  /** Asks the store which running jobs have a cancel request, and aborts their signals. */
-  private async checkCancels(store: TaskStore): Promise<void> {
-    const ids: number[] = [];
-    for (const a of this.running.values()) if (!a.done && !a.aborted) ids.push(a.id);
-    if (ids.length > 0) this.cancelled(await store.cancelRequested!(ids));
-  }
-
-  private cancelled(ids: readonly number[]): void {
-    for (const id of ids) this.running.get(id)?.abort(new TaskCancelledError(`task job #${id} was cancelled`));
   }
 }
 

@@ -227,6 +227,36 @@ describe(`Worker (${B.name})`, () => {
     await q.close();
   });
 
+  it('runUntilIdle() and start() together: start() during it keeps the worker going; on a started worker it resolves at idle; isRunning ends with stop()', async () => {
+    const q = await open();
+    const seen: number[] = [];
+    const w = new Worker(q, { a: (d: number) => void seen.push(d) });
+    await q.enqueue('a', 1);
+    const drained = w.runUntilIdle();
+    w.start(); // drain the backlog, then keep serving
+    expect(await drained).toBe(1);
+    expect(w.isRunning).toBe(true);
+    const id = await q.enqueue('a', 2);
+    await q.result(id, { timeout: 3000 });
+    // on the started worker: resolves once what is due has run (it used to throw a plain Error)
+    await q.enqueueMany([{ task: 'a', data: 3 }, { task: 'a', data: 4 }]);
+    await w.runUntilIdle();
+    expect(await q.counts()).toMatchObject({ pending: 0, running: 0, succeeded: 4 });
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(w.isRunning).toBe(true);
+    await w.stop();
+    expect(w.isRunning).toBe(false);
+    expect((await caught(() => w.runUntilIdle())).code).toBe('ERR_QUEUE_CLOSED');
+    // a worker never started: isRunning only inside runUntilIdle()
+    const v = new Worker(q, { a: () => undefined });
+    const run = v.runUntilIdle();
+    expect(v.isRunning).toBe(true);
+    await run;
+    expect(v.isRunning).toBe(false);
+    await v.stop();
+    await q.close();
+  });
+
   it('worker pause()/resume() and the idle event', async () => {
     const q = await open();
     const w = new Worker(q, { a: (d) => d }).start();
