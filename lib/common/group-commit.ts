@@ -22,6 +22,8 @@ export class GroupCommit<E, R> {
   private pending: Pending<E, R>[] = [];
   private running: Promise<void> | undefined;
   private scheduled = false;
+  /** Settles when the entry submitted last is committed or failed (commits go in submission order); undefined once it has. */
+  private last: Promise<void> | undefined;
 
   /**
    * @param commit - writes a batch; sync or async
@@ -35,10 +37,28 @@ export class GroupCommit<E, R> {
 
   /** Queues one entry for the next commit. */
   submit(entry: E): Promise<R | Retry> {
-    return new Promise<R | Retry>((resolve, reject) => {
+    const p = new Promise<R | Retry>((resolve, reject) => {
       this.pending.push({ entry, resolve, reject });
       this.schedule();
     });
+    const last: Promise<void> = p.then(
+      () => this.passed(last),
+      () => this.passed(last),
+    );
+    this.last = last;
+    return p;
+  }
+
+  /**
+   * For a call that must see the entries submitted before it: undefined when none is waiting to commit, else a
+   * Promise that settles (never rejects) once they are committed or failed. Entries submitted later are not waited for.
+   */
+  settled(): Promise<void> | undefined {
+    return this.last;
+  }
+
+  private passed(p: Promise<void>): void {
+    if (this.last === p) this.last = undefined;
   }
 
   /** Resolves when nothing is pending or in flight. */

@@ -205,12 +205,22 @@ export class TaskQueueSync extends TaskShellBase<SyncTaskStore> {
  */
 export class TaskQueue extends TaskShellBase<TaskStore> {
   private readonly waits: AsyncWaits;
-  private readonly batch: GroupCommit<NewJob, number>;
+  /**
+   * The write line: every enqueue() and enqueueMany() joins it (a unit of one job or of an enqueueMany's jobs), and
+   * the units waiting together share one commit, in call order.
+   */
+  private readonly batch: GroupCommit<NewJob[], number[]>;
 
   private constructor(store: TaskStore, core: TaskCore) {
     super(store, core, 'TaskQueue');
     this.waits = new AsyncWaits(store.signal);
-    this.batch = new GroupCommit<NewJob, number>((jobs) => store.enqueue(jobs, Date.now()), core.opts.durability === 'full');
+    this.batch = new GroupCommit<NewJob[], number[]>((units) => splitIds(units, store.enqueue(units.flat(), Date.now())), core.opts.durability === 'full');
+  }
+
+  /** Waits until the enqueues called before are committed: reads and changes see them, as the queues' gets see puts. */
+  private async synced(): Promise<void> {
+    const pending = this.batch.settled();
+    if (pending) await pending;
   }
 
   /**
@@ -228,18 +238,20 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
 
   /** See {@link TaskQueueSync.enqueue}. */
   async enqueue(task: string, data?: unknown, options?: EnqueueOptions): Promise<number> {
-    return (await this.batch.submit(this.argsEnqueue(task, data, options)[0]!)) as number;
+    return ((await this.batch.submit(this.argsEnqueue(task, data, options))) as number[])[0]!;
   }
 
-  /** See {@link TaskQueueSync.enqueueMany}. */
+  /** See {@link TaskQueueSync.enqueueMany}. Commits after the enqueue() calls made before it, all or nothing. */
   async enqueueMany(jobs: EnqueueItem[]): Promise<number[]> {
     const prepared = this.argsEnqueueMany(jobs);
-    return prepared.length === 0 ? [] : this.store.enqueue(prepared, Date.now());
+    return prepared.length === 0 ? [] : ((await this.batch.submit(prepared)) as number[]);
   }
 
   /** See {@link TaskQueueSync.getJob}. */
   async getJob(id: number): Promise<Job | undefined> {
-    return this.outJob(await this.store.getJob(this.argsId(id, 'getJob')));
+    const jobId = this.argsId(id, 'getJob');
+    await this.synced();
+    return this.outJob(await this.store.getJob(jobId));
   }
 
   /** Waits (woken within 50 ms, no spinning) until the job finishes; see {@link TaskQueueSync.result}. */
@@ -251,7 +263,7 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
   /** See {@link TaskQueueSync.submit}. */
   async submit<R = unknown>(task: string, data?: unknown, options?: SubmitOptions): Promise<R> {
     const a = this.argsSubmit(task, data, options);
-    const id = (await this.batch.submit(a.job)) as number;
+    const id = ((await this.batch.submit([a.job])) as number[])[0]!;
     return (await this.waitResult(id, a.timeout)) as R;
   }
 
@@ -278,32 +290,43 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
 
   /** See {@link TaskQueueSync.list}. */
   async list(options?: ListOptions): Promise<Job[]> {
-    return this.outList(await this.store.list(this.argsList(options)));
+    const a = this.argsList(options);
+    await this.synced();
+    return this.outList(await this.store.list(a));
   }
 
   /** See {@link TaskQueueSync.counts}. */
   async counts(options?: { task?: string }): Promise<JobCounts> {
-    return this.store.counts(this.argsCounts(options), Date.now());
+    const a = this.argsCounts(options);
+    await this.synced();
+    return this.store.counts(a, Date.now());
   }
 
   /** See {@link TaskQueueSync.cancel}. */
   async cancel(id: number): Promise<boolean> {
-    return this.store.cancel(this.argsId(id, 'cancel'), Date.now());
+    const jobId = this.argsId(id, 'cancel');
+    await this.synced();
+    return this.store.cancel(jobId, Date.now());
   }
 
   /** See {@link TaskQueueSync.retry}. */
   async retry(id: number): Promise<boolean> {
-    return this.store.retry(this.argsId(id, 'retry'), Date.now());
+    const jobId = this.argsId(id, 'retry');
+    await this.synced();
+    return this.store.retry(jobId, Date.now());
   }
 
   /** See {@link TaskQueueSync.remove}. */
   async remove(id: number): Promise<boolean> {
-    return this.store.remove(this.argsId(id, 'remove'));
+    const jobId = this.argsId(id, 'remove');
+    await this.synced();
+    return this.store.remove(jobId);
   }
 
   /** See {@link TaskQueueSync.purge}. */
   async purge(options: PurgeOptions): Promise<number> {
     const a = this.argsPurge(options);
+    await this.synced();
     return this.store.purge(a.statuses, a.before);
   }
 
@@ -359,4 +382,13 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** The ids of one commit of several units, split back per unit (the store returns them in job order). */
+function splitIds(units: NewJob[][], ids: number[] | Promise<number[]>): number[][] | Promise<number[][]> {
+  const split = (all: number[]): number[][] => {
+    let k = 0;
+    return units.map((u) => all.slice(k, (k += u.length)));
+  };
+  return Array.isArray(ids) ? split(ids) : ids.then(split);
 }

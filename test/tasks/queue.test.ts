@@ -103,6 +103,21 @@ for (const F of FLAVOURS) {
       await q.close();
     });
 
+    it('call order: enqueueMany() commits after the enqueue() calls made before it; reads see the enqueues called before them', async () => {
+      const q = await F.open(join(dir, 't.db'));
+      const calls: Promise<number | number[]>[] = [];
+      for (let i = 0; i < 20; i++) calls.push(Promise.resolve(q.enqueue('t', i)));
+      const counted = Promise.resolve(q.counts());
+      calls.push(Promise.resolve(q.enqueueMany([{ task: 't', data: 20 }, { task: 't', data: 21 }])));
+      calls.push(Promise.resolve(q.enqueue('t', 22)));
+      const listed = Promise.resolve(q.list({ task: 't' }));
+      const ids = (await Promise.all(calls)).flat();
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      expect((await counted).pending).toBeGreaterThanOrEqual(20); // later calls may share the commit it waited for
+      expect((await listed).map((j) => j.data)).toEqual(Array.from({ length: 23 }, (_, i) => i));
+      await q.close();
+    });
+
     it('bad input: typed errors naming the problem, nothing written', async () => {
       const file = join(dir, 't.db');
       const q = await F.open(file);
