@@ -53,6 +53,23 @@ describe(`Worker (${B.name})`, () => {
     await q.close();
   });
 
+  it('jobs given the same runAt run in id order, and runAt reads back as given', async () => {
+    // On PostgreSQL a runAt used to be sent as its distance from the client's clock at each insert: the same runAt
+    // became a different run_at per job (0-2 ms apart) and the lowest id could run last.
+    const q = await open();
+    const at = Date.now() - 60_000;
+    const ids: number[] = [];
+    for (let i = 0; i < 40; i++) ids.push(await q.enqueue('n', i, { runAt: at }));
+    ids.push(...(await q.enqueueMany([{ task: 'n', data: 40, options: { runAt: new Date(at) } }])));
+    for (const id of [ids[0]!, ids[20]!, ids[40]!]) expect((await q.getJob(id))!.runAt.getTime()).toBe(at);
+    const seen: number[] = [];
+    const w = new Worker(q, { n: (d: number) => void seen.push(d) });
+    expect(await w.runUntilIdle()).toBe(41);
+    expect(seen).toEqual(Array.from({ length: 41 }, (_, i) => i));
+    await w.stop();
+    await q.close();
+  });
+
   it('submit() with a started worker; concurrency runs jobs side by side', async () => {
     const q = await open();
     let inFlight = 0;

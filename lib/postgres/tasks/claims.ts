@@ -37,9 +37,9 @@ export class PgClaims {
   ) {}
 
   /** Inserts jobs; a job whose key an unfinished job holds returns that job's id. */
-  async insert(q: Q, jobs: readonly NewJob[], now: number): Promise<number[]> {
+  async insert(q: Q, jobs: readonly NewJob[]): Promise<number[]> {
     if (jobs.every((j) => j.key === null)) {
-      const rows = await q(insertSql(this.t.jobs, NOW_MS), insertArrays(jobs, now));
+      const rows = await q(insertSql(this.t.jobs, NOW_MS), insertArrays(jobs, this.skew()));
       // ids come from one sequence in row order: sorted, they follow the input order.
       return rows.map((r: { id: string }) => Number(r.id)).sort((a: number, b: number) => a - b);
     }
@@ -47,7 +47,7 @@ export class PgClaims {
     const conflict = 'ON CONFLICT (key) WHERE key IS NOT NULL AND status < 2 DO NOTHING ';
     for (const job of jobs) {
       for (let tries = 0; ; tries++) {
-        const rows = await q(insertSql(this.t.jobs, NOW_MS, job.key === null ? '' : conflict), insertArrays([job], now));
+        const rows = await q(insertSql(this.t.jobs, NOW_MS, job.key === null ? '' : conflict), insertArrays([job], this.skew()));
         if (rows.length > 0) {
           ids.push(Number(rows[0].id));
           break;
@@ -68,7 +68,7 @@ export class PgClaims {
     const status = Number(row.status) as StatusCode;
     if (row.on_complete) {
       const r = { ...jobRow({ ...row, priority: 0, run_at: 0, attempts: 0, created_at: 0, data: null }, 0), status };
-      await this.insert(q, [this.followUp(r as JobRow, status, result, error)], Date.now());
+      await this.insert(q, [this.followUp(r as JobRow, status, result, error)]);
     }
     const keep = status === SUCCEEDED ? this.retention.succeeded : status === FAILED ? this.retention.failed : this.retention.cancelled;
     if (keep === 0) await q(`DELETE FROM ${this.t.jobs} WHERE id = $1`, [row.id]);

@@ -2,13 +2,15 @@
  * Rows as the PostgreSQL task store reads them (`bigint` columns arrive as strings) and the clock translation between
  * the client and the server.
  *
- * Every time the store writes or compares is the server's: `now` comparisons are `clock_timestamp()` in the statement,
- * and a client time handed in (a delay, a lease, a `runAt`) is sent as its distance from the client's `now`, so the
- * server adds it to its own clock. A job due at once is sent as distance 0 (the server's clock at the insert), not as
- * its enqueue time's distance, which comes out a millisecond or two negative and jittered by the round trip: jobs
- * enqueued one after another would then not always be due in that order. Times read back (`run_at`, `next_run_at`, ...) are shifted by the clock skew
- * measured when the store opened, so the client's timers (a worker sleeping until the next due job) line up with the
- * server's clock to within half a round trip.
+ * Every time the store writes or compares is the server's: `now` comparisons are `clock_timestamp()` in the statement.
+ * A job's due time (`runAt`, or now + `delay`) is written as the client's time plus the skew measured when the store
+ * opened (server minus client, the upper end of what the round trip allows), so one process maps every client time
+ * to the server the same way: equal `runAt`s stay equal (and run in id order), `runAt` reads back as given, and a job
+ * is never due on the server before the client's clock reached its time. A job due at once is written as the server's
+ * clock at the insert, so jobs enqueued one after another are due in that order. Relative times (a lease, a retry's
+ * delay) are sent as distances and added to the server's clock. Times read back (`run_at`, `next_run_at`, ...) are
+ * shifted back by the same skew, so the client's timers (a worker sleeping until the next due job) line up with the
+ * server's clock to within a round trip.
  *
  * @module
  * @internal
@@ -65,12 +67,15 @@ export function scheduleRow(r: Record<string, unknown>, skew: number): ScheduleR
   };
 }
 
-/** The columns of a job insert as parallel arrays for `unnest` (`delta`: run_at minus the client's now; 0 for a job due at once). */
-export function insertArrays(jobs: readonly NewJob[], now: number): unknown[] {
+/**
+ * The columns of a job insert as parallel arrays for `unnest`: `run_at` on the server's clock (the client's time plus
+ * `skew`), or null for a job due at once (the server's clock at the insert).
+ */
+export function insertArrays(jobs: readonly NewJob[], skew: number): unknown[] {
   return [
     jobs.map((j) => j.task),
     jobs.map((j) => j.priority),
-    jobs.map((j) => (j.runAt === null ? 0 : Math.round(j.runAt - now))),
+    jobs.map((j) => (j.runAt === null ? null : Math.round(j.runAt) + skew)),
     jobs.map((j) => j.maxAttempts),
     jobs.map((j) => j.backoff),
     jobs.map((j) => j.timeout),
@@ -87,9 +92,9 @@ export function insertArrays(jobs: readonly NewJob[], now: number): unknown[] {
 export function insertSql(jobs: string, nowMs: string, conflict = ''): string {
   return (
     `INSERT INTO ${jobs} (task, status, priority, run_at, max_attempts, created_at, backoff, timeout, key, on_complete, data) ` +
-    `SELECT v.task, 0, v.priority, n.ms + v.delta, v.max_attempts, n.ms, v.backoff, v.timeout, v.key, v.on_complete, v.data ` +
+    `SELECT v.task, 0, v.priority, COALESCE(v.run_at, n.ms), v.max_attempts, n.ms, v.backoff, v.timeout, v.key, v.on_complete, v.data ` +
     `FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[], $5::text[], $6::int[], $7::text[], $8::bytea[], $9::bytea[]) ` +
-    `WITH ORDINALITY AS v(task, priority, delta, max_attempts, backoff, timeout, key, on_complete, data, ord), ` +
+    `WITH ORDINALITY AS v(task, priority, run_at, max_attempts, backoff, timeout, key, on_complete, data, ord), ` +
     `(SELECT ${nowMs} AS ms) n ORDER BY v.ord ${conflict}RETURNING id`
   );
 }

@@ -47,10 +47,15 @@ export class PostgresTaskStore implements TaskStore {
   /** The payload of a cancel(): every waiter wakes on it, and workers ask which of their jobs it was for. */
   private readonly cancelPayload: string;
   private readonly signalKey: string;
-  /** Server clock minus client clock (ms), measured at open. */
+  /**
+   * Server clock minus client clock (ms), measured at open: the upper end of what the best of 3 round trips allows,
+   * so that a client time written as `time + skew` is never due on the server before the client's clock reaches it,
+   * and every client time of this process maps to the server's clock the same way (jobs given the same `runAt` get
+   * the same `run_at` and run in id order; `runAt` reads back as given).
+   */
   private skew = 0;
-  /** The skew's uncertainty (half the best round trip, + 1 ms): a due time read back is moved this much later. */
-  private margin = 1;
+  /** The skew's uncertainty (the best round trip + 2 ms): a due time read back is moved this much later. */
+  private margin = 2;
   private notified = 0;
   /** Cancel notifications (and re-checks) received, and the count at the last cancelRequested() query. */
   private cancels = 0;
@@ -94,8 +99,10 @@ export class PostgresTaskStore implements TaskStore {
         const t1 = Date.now();
         if (t1 - t0 < best) {
           best = t1 - t0;
-          s.skew = Math.round(Number(r[0]!.ms) - (t0 + t1) / 2);
-          s.margin = Math.ceil(best / 2) + 1;
+          // The server read its clock between t0 and t1 (client ms, floored; the server's ms rounded): server minus
+          // client lay between ms - t1 - 1 and ms - t0 + 1. The upper end errs on the late side for due times.
+          s.skew = Math.ceil(Number(r[0]!.ms) - t0) + 1;
+          s.margin = best + 2;
         }
       }
     } catch (err) {
@@ -154,9 +161,9 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async enqueue(jobs: readonly NewJob[], now: number): Promise<number[]> {
-    if (jobs.some((j) => j.key !== null)) return this.tx('enqueue failed', true, (q) => this.claims.insert(q, jobs, now));
+    if (jobs.some((j) => j.key !== null)) return this.tx('enqueue failed', true, (q) => this.claims.insert(q, jobs));
     // Without keys: one statement (insert and notify), no transaction round trips.
-    const rows = await this.run(`WITH ins AS (${insertSql(this.t.jobs, NOW_MS)}) SELECT id, ${this.notifyCol(10)} FROM ins`, [...insertArrays(jobs, now), this.channel, this.payload], 'enqueue failed', true);
+    const rows = await this.run(`WITH ins AS (${insertSql(this.t.jobs, NOW_MS)}) SELECT id, ${this.notifyCol(10)} FROM ins`, [...insertArrays(jobs, this.skew), this.channel, this.payload], 'enqueue failed', true);
     this.signal.notify();
     // ids come from one sequence in row order: sorted, they follow the input order.
     return rows.map((r: { id: string }) => Number(r.id)).sort((a: number, b: number) => a - b);
@@ -363,7 +370,7 @@ export class PostgresTaskStore implements TaskStore {
         `UPDATE ${this.t.schedules} SET next_run_at = $1, last_run_at = COALESCE($2, last_run_at) WHERE id = $3 AND next_run_at = $4 RETURNING id`,
         [Math.round(next), lastRunAt === null ? null : Math.round(lastRunAt), id, Math.round(expected)],
       )).length === 1;
-      if (ok && jobs.length > 0) await this.claims.insert(q, jobs, Date.now());
+      if (ok && jobs.length > 0) await this.claims.insert(q, jobs);
       return ok;
     });
   }
