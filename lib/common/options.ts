@@ -91,9 +91,10 @@ export function checkValue(value: unknown, rule: OptionRule, label: string): voi
  * @param options - what the caller passed (may be undefined)
  * @param schema - the allowed options
  * @param where - the call, for messages (e.g. `SqliteQueue.open()`)
+ * @param prefix - for an object inside an option: its name, so that messages name `backoff.delay`, not `delay`
  * @returns the same object (or an empty one), typed
  */
-export function validateOptions<O extends object>(options: unknown, schema: OptionSchema, where: string): Partial<O> {
+export function validateOptions<O extends object>(options: unknown, schema: OptionSchema, where: string, prefix?: string): Partial<O> {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
     throw argTypeError(`The "options" argument of ${where} must be an object. ${describe(options)}`);
@@ -111,7 +112,7 @@ export function validateOptions<O extends object>(options: unknown, schema: Opti
       );
     }
     const value = (options as Record<string, unknown>)[key];
-    if (value !== undefined) checkValue(value, rule, key);
+    if (value !== undefined) checkValue(value, rule, prefix === undefined ? key : `${prefix}.${key}`);
   }
   return options as Partial<O>;
 }

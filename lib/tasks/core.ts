@@ -60,9 +60,9 @@ export class TaskCore {
   }
 
   /** Validates and encodes one job (throws before anything is written). */
-  prepare(task: unknown, data: unknown, options: unknown, where: string, now: number): NewJob {
-    checkTask(task);
-    const o = checkEnqueueOptions(options, where);
+  prepare(task: unknown, data: unknown, options: unknown, where: string, now: number, label?: string): NewJob {
+    checkTask(task, label === undefined ? 'task' : `${label}.task`);
+    const o = checkEnqueueOptions(options, where, undefined, label === undefined ? undefined : `${label}.options`);
     return this.build(task as string, this.codec.encode(data === undefined ? null : data), o, now);
   }
 
@@ -96,7 +96,7 @@ export class TaskCore {
       const extra = Object.keys(rest);
       if (extra.length > 0) throw argTypeError(`jobs[${i}] of ${where} has an unknown property "${extra[0]}" (known: task, data, options)`);
       try {
-        return this.prepare(task, data, options, `${where} jobs[${i}]`, now);
+        return this.prepare(task, data, options, `${where} jobs[${i}]`, now, `jobs[${i}]`);
       } catch (err) {
         if (err instanceof SerializationError) throw new SerializationError(`jobs[${i}]: ${err.message}`, { cause: err });
         throw err;

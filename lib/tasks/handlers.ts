@@ -40,7 +40,7 @@ const SPEC_SCHEMA: OptionSchema = {
     kind: 'custom',
     check: (v, l) => {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(`The "${l}" option must be an object { max, perMs }. ${describe(v)}`);
-      const r = validateOptions<{ max: number; perMs: number }>(v, { max: { kind: 'integer', min: 1, max: 1_000_000_000 }, perMs: { kind: 'integer', min: 1, max: 2 ** 31 - 1 } }, `the "${l}" option`);
+      const r = validateOptions<{ max: number; perMs: number }>(v, { max: { kind: 'integer', min: 1, max: 1_000_000_000 }, perMs: { kind: 'integer', min: 1, max: 2 ** 31 - 1 } }, `the "${l}" option`, l);
       if (r.max === undefined || r.perMs === undefined) fail(`The "${l}" option needs both "max" and "perMs"`);
     },
   },
@@ -53,7 +53,7 @@ const OPTIONS_SCHEMA: OptionSchema = {
     kind: 'custom',
     check: (v, l) => {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(`The "${l}" option must be an object { module, size? }. ${describe(v)}`);
-      const t = validateOptions<{ module: string; size: number }>(v, { module: { kind: 'string' }, size: { kind: 'integer', min: 1, max: 1024 } }, `the "${l}" option`);
+      const t = validateOptions<{ module: string; size: number }>(v, { module: { kind: 'string' }, size: { kind: 'integer', min: 1, max: 1024 } }, `the "${l}" option`, l);
       if (t.module === undefined) fail(`The "${l}.module" option is required (path of the module exporting the handlers)`);
     },
   },
@@ -75,7 +75,7 @@ export function resolveWorker(handlers: unknown, options: unknown): { handlers: 
     checkTask(task, 'handlers key');
     let spec: TaskHandlerSpec;
     if (typeof value === 'function') spec = { handler: value };
-    else if (value !== null && typeof value === 'object' && !Array.isArray(value)) spec = validateOptions<TaskHandlerSpec>(value, SPEC_SCHEMA, `handlers.${task}`);
+    else if (value !== null && typeof value === 'object' && !Array.isArray(value)) spec = validateOptions<TaskHandlerSpec>(value, SPEC_SCHEMA, `handlers.${task}`, `handlers.${task}`);
     else throw argTypeError(`handlers.${task} must be a function or an object { handler, ... }. ${describe(value)}`);
     if (spec.handler === undefined && o.threads === undefined) {
       throw argValueError(`handlers.${task} has no "handler" function (only allowed with the "threads" option)`);

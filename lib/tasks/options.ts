@@ -48,7 +48,7 @@ export function checkBackoff(value: unknown, label: string): Backoff {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw argTypeError(`The "${label}" option must be an object { type, delay, maxDelay?, jitter? }. ${describe(value)}`);
   }
-  const b = validateOptions<Backoff>(value, BACKOFF_SCHEMA, `the "${label}" option`);
+  const b = validateOptions<Backoff>(value, BACKOFF_SCHEMA, `the "${label}" option`, label);
   if (b.type === undefined) throw argTypeError(`The "${label}.type" option is required ('fixed' or 'exponential')`);
   if (b.delay === undefined) throw argTypeError(`The "${label}.delay" option is required (milliseconds)`);
   const out: Backoff = { type: b.type, delay: b.delay };
@@ -87,7 +87,7 @@ const ENQUEUE_SCHEMA: OptionSchema = {
     kind: 'custom',
     check: (v, l) => {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) throw argTypeError(`The "${l}" option must be an object { task, data? }. ${describe(v)}`);
-      validateOptions(v, { task: { kind: 'custom', check: (t) => void checkTask(t, `${l}.task`) }, data: { kind: 'custom', check: () => undefined } }, `the "${l}" option`);
+      validateOptions(v, { task: { kind: 'custom', check: (t) => void checkTask(t, `${l}.task`) }, data: { kind: 'custom', check: () => undefined } }, `the "${l}" option`, l);
       if ((v as { task?: unknown }).task === undefined) throw argTypeError(`The "${l}.task" option is required`);
     },
   },
@@ -99,8 +99,8 @@ function checkSafeInt(v: unknown, l: string): void {
 }
 
 /** Validates enqueue options (unknown names rejected). */
-export function checkEnqueueOptions(options: unknown, where: string, extra?: OptionSchema): EnqueueOptions {
-  const o = validateOptions<EnqueueOptions>(options, extra ? { ...ENQUEUE_SCHEMA, ...extra } : ENQUEUE_SCHEMA, where);
+export function checkEnqueueOptions(options: unknown, where: string, extra?: OptionSchema, prefix?: string): EnqueueOptions {
+  const o = validateOptions<EnqueueOptions>(options, extra ? { ...ENQUEUE_SCHEMA, ...extra } : ENQUEUE_SCHEMA, where, prefix);
   if (o.delay !== undefined && o.runAt !== undefined) throw argValueError(`${where}: give "delay" or "runAt", not both`);
   return o;
 }
@@ -135,7 +135,7 @@ const OPEN_SCHEMA: OptionSchema = {
     kind: 'custom',
     check: (v, l) => {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) throw argTypeError(`The "${l}" option must be an object. ${describe(v)}`);
-      validateOptions(v, { succeeded: { kind: 'custom', check: notNaN }, failed: { kind: 'custom', check: notNaN }, cancelled: { kind: 'custom', check: notNaN } }, `the "${l}" option`);
+      validateOptions(v, { succeeded: { kind: 'custom', check: notNaN }, failed: { kind: 'custom', check: notNaN }, cancelled: { kind: 'custom', check: notNaN } }, `the "${l}" option`, l);
     },
   },
 };

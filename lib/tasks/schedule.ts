@@ -30,7 +30,7 @@ const SPEC_SCHEMA: OptionSchema = {
     kind: 'custom',
     check: (v, l) => {
       if (v === null || typeof v !== 'object' || Array.isArray(v)) throw argTypeError(`The "${l}" option must be an object. ${describe(v)}`);
-      validateOptions(v, SCHEDULE_JOB_SCHEMA, `the schedule's "${l}"`);
+      validateOptions(v, SCHEDULE_JOB_SCHEMA, `the schedule's "${l}"`, l);
     },
   },
   misfire: { kind: 'enum', values: ['skip', 'once', 'all'] },

@@ -131,6 +131,9 @@ for (const F of FLAVOURS) {
         [() => q.enqueue('t', 1, { runAt: 8.64e15 + 1 }), 'ERR_OUT_OF_RANGE', 'range of a Date'],
         [() => q.enqueue('t', 1, { runAt: Number.MAX_SAFE_INTEGER }), 'ERR_OUT_OF_RANGE', 'runAt'],
         [() => q.enqueue('t', 1, { delay: Number.MAX_SAFE_INTEGER }), 'ERR_OUT_OF_RANGE', 'largest Date'],
+        // an option inside an option, or of an enqueueMany item, is named with its parents
+        [() => q.enqueue('t', 1, { backoff: { type: 'fixed', delay: -1 } }), 'ERR_OUT_OF_RANGE', '"backoff.delay"'],
+        [() => q.enqueueMany([{ task: 't' }, { task: 't', options: { priority: 1.5 } }]), 'ERR_OUT_OF_RANGE', '"jobs[1].options.priority"'],
         // a hole in the array is jobs[1], not an internal TypeError (Array#map skips holes)
         // eslint-disable-next-line no-sparse-arrays
         [() => q.enqueueMany([{ task: 't' }, , { task: 't' }] as never), 'ERR_INVALID_ARG_TYPE', 'jobs[1]'],
