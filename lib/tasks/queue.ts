@@ -91,7 +91,10 @@ export class TaskQueueSync extends TaskShellBase<SyncTaskStore> {
     return this.waitResult(a.id, a.timeout) as R;
   }
 
-  /** `enqueue()` then `result()`; `timeout` bounds the wait. */
+  /**
+   * `enqueue()` then `result()`; `timeout` bounds the wait. Needs the result kept: with `retention.succeeded` 0 it
+   * throws `TaskNotFoundError` once the job succeeded.
+   */
   submit<R = unknown>(task: string, data?: unknown, options?: SubmitOptions): R {
     const a = this.argsSubmit(task, data, options);
     const id = this.store.enqueue([a.job], Date.now())[0]!;

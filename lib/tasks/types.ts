@@ -144,7 +144,8 @@ export interface TaskQueueOptions {
   busyTimeout?: number;
   /**
    * Milliseconds to keep finished jobs (0 = remove when they finish, `Infinity` = keep for ever). Workers delete
-   * older ones about once a second.
+   * older ones about once a second. With `succeeded: 0` no result can be read back: `result()` and `submit()` of a
+   * job that succeeded throw `TaskNotFoundError` (listen to the worker's `'completed'` event instead).
    * @default { succeeded: 86400000 (1 day), failed: 604800000 (7 days), cancelled: 86400000 (1 day) }
    */
   retention?: { succeeded?: number; failed?: number; cancelled?: number };
