@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { argTypeError } from '../common/errors.js';
+import { argTypeError, argValueError } from '../common/errors.js';
 import { GroupCommit } from '../common/group-commit.js';
 import type { PostgresTarget } from '../postgres/options.js';
 import { isPostgresTarget, openPgTaskStore, refuseSync } from '../postgres/tasks/open.js';
@@ -20,6 +20,11 @@ import type { EnqueueItem, EnqueueOptions, Job, JobCounts, ListOptions, PurgeOpt
 
 function openSqlite(target: unknown, options: unknown, where: string): { store: SqliteTaskStore; core: TaskCore } {
   if (isPostgresTarget(target)) refuseSync(where);
+  // A URL of another scheme (a typo such as postgress://, or http://) is not a file name anyone means.
+  const scheme = typeof target === 'string' ? /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(target) : null;
+  if (scheme) {
+    throw argValueError(`The "target" argument of ${where} looks like a URL with the scheme '${scheme[1]}:'; a PostgreSQL target starts with postgres:// or postgresql://, a SQLite target is a file path`);
+  }
   const opts = resolveTaskOptions(options, where);
   if (opts.schema !== undefined) throw argTypeError(`The "schema" option of ${where} is for PostgreSQL targets only`);
   const core = new TaskCore(opts);

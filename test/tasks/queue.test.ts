@@ -292,4 +292,14 @@ describe('package entry points', () => {
     const cjs = createRequire(import.meta.url)('../../dist/cjs/tasks.js');
     expect(typeof cjs.TaskQueueSync.open).toBe('function');
   });
+
+  it('a URL of another scheme (a typo of postgres://) is an ERR_INVALID_ARG_VALUE naming the scheme, not a file path', async () => {
+    for (const t of ['postgress://localhost/db', 'http://x/y', `postgresq://${join(dir, 'x')}`]) {
+      const a = await caught(() => TaskQueue.open(t));
+      expect(a.code, t).toBe('ERR_INVALID_ARG_VALUE');
+      expect(a.message).toContain(`'${t.slice(0, t.indexOf(':') + 1)}'`);
+      expect(a.message).toContain('postgres://');
+      expect((await caught(() => TaskQueueSync.open(t))).code).toBe('ERR_INVALID_ARG_VALUE');
+    }
+  });
 });
