@@ -174,7 +174,13 @@ function fail(e: unknown): 1 | 2 {
   if (e instanceof CliError) code = e.exitCode;
   else if (typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) code = 2;
   else if (err instanceof TypeError || err instanceof RangeError) code = 2;
-  const msg = String(err.message ?? e).split('\n')[0]!;
+  let msg = String(err.message ?? e).split('\n')[0]!;
+  // parseArgs takes "-n -1" for an option without its value; say what was meant rather than "ambiguous"
+  const dash = /^Option '(-[^']+)' argument is ambiguous/.exec(msg);
+  if (dash) {
+    const opt = dash[1]!;
+    msg = `${opt} needs a value, and a value starting with "-" (a negative number?) is taken for an option; write ${opt.startsWith('--') ? `${opt}=<value>` : `${opt}<value>`} if you mean it`;
+  }
   process.stderr.write(`persist-queue: ${msg}${code === 2 ? ' (usage: persist-queue --help)' : ''}\n`);
   return code;
 }

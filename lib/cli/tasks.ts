@@ -172,7 +172,8 @@ export type TaskTarget = { type: 'sqlite'; path: string } | PgTarget;
 /** Runs a `tasks` subcommand; resolves to the exit code. */
 export async function tasksCmd(sub: string, target: TaskTarget, o: TaskOpts, args: string[]): Promise<number> {
   if (!(TASK_SUBCOMMANDS as readonly string[]).includes(sub)) throw usageError(`tasks: unknown subcommand "${sub}" (${TASK_SUBCOMMANDS.join(', ')})`);
-  const status = statusFilter(o.status);
+  // purge takes only the finished statuses: say those (write() checks them), not every status
+  const status = sub === 'purge' ? undefined : statusFilter(o.status);
   const now = Date.now();
   let name = '';
   const run = async (src: TaskSource, where: string): Promise<number | undefined> => {
@@ -286,7 +287,9 @@ type Writer = { retry(id: number): boolean | Promise<boolean>; cancel(id: number
 async function write(sub: string, target: TaskTarget, name: string, o: TaskOpts, args: string[]): Promise<number> {
   if (sub === 'purge') {
     if (args.length > 0) throw usageError(`tasks purge: unexpected argument "${args[0]}"`);
-    if (o.status === undefined || !(FINISHED as readonly string[]).includes(o.status)) throw usageError(`tasks purge: --status must be one of ${FINISHED.join(', ')}`);
+    if (o.status === undefined || !(FINISHED as readonly string[]).includes(o.status)) {
+      throw usageError(`tasks purge: --status must be one of ${FINISHED.join(', ')}${o.status === undefined ? '' : ` (got "${o.status}")`}`);
+    }
   }
   const list = sub === 'purge' ? [] : ids(args);
   const q: Writer = target.type === 'postgres' ? await needPg(() => TaskQueue.open(target.url, { name, schema: target.schema })) : TaskQueueSync.open(target.path, { name });

@@ -119,6 +119,11 @@ describe('persist-queue CLI on SQLite', () => {
     r = cli(['info', db, '--bogus']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Unknown option '--bogus'/);
+    r = cli(['peek', db, '-n', '-1']); // parseArgs calls this "ambiguous": say what happened instead
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/-n needs a value, and a value starting with "-" \(a negative number\?\) is taken for an option; write -n<value>/);
+    expect(cli(['peek', db, '-n-1']).stderr).toMatch(/-n must be an integer >= 1 \(got "-1"\)/);
+    expect(snapshot(db)).toBe(before);
     expect(cli(['frobnicate', db]).code).toBe(2);
     const notq = join(dir, 'notes.txt');
     writeFileSync(notq, 'hello');

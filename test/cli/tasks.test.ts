@@ -69,6 +69,8 @@ describe('persist-queue tasks', () => {
       [['tasks', 'list', db, '--queue', 'other'], 1, /no task queue "other" in this file; it holds: default/],
       [['tasks', 'retry', db, '1', '--queue', 'other'], 1, /no task queue "other"/],
       [['tasks', 'purge', db], 2, /--status must be one of succeeded, failed, cancelled/],
+      [['tasks', 'purge', db, '--status', 'pending'], 2, /--status must be one of succeeded, failed, cancelled \(got "pending"\)/],
+      [['tasks', 'purge', db, '--status', 'bogus'], 2, /tasks purge: --status must be one of succeeded, failed, cancelled \(got "bogus"\)/],
       [['tasks', 'list', db, '--bogus'], 2, /Unknown option '--bogus'/],
       [['tasks', 'list', tmp()], 2, /task queues live in SQLite files/],
     ];
