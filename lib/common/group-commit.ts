@@ -22,8 +22,11 @@ export class GroupCommit<E, R> {
   private pending: Pending<E, R>[] = [];
   private running: Promise<void> | undefined;
   private scheduled = false;
-  /** Settles when the entry submitted last is committed or failed (commits go in submission order); undefined once it has. */
-  private last: Promise<void> | undefined;
+  /** Entries submitted, and entries whose commit settled (commits settle in submission order). */
+  private submitted = 0;
+  private settledCount = 0;
+  /** {@link GroupCommit.settled} calls waiting until `settledCount` reaches `upTo`. */
+  private barriers: { upTo: number; resolve(): void }[] = [];
 
   /**
    * @param commit - writes a batch; sync or async
@@ -37,16 +40,11 @@ export class GroupCommit<E, R> {
 
   /** Queues one entry for the next commit. */
   submit(entry: E): Promise<R | Retry> {
-    const p = new Promise<R | Retry>((resolve, reject) => {
+    this.submitted++;
+    return new Promise<R | Retry>((resolve, reject) => {
       this.pending.push({ entry, resolve, reject });
       this.schedule();
     });
-    const last: Promise<void> = p.then(
-      () => this.passed(last),
-      () => this.passed(last),
-    );
-    this.last = last;
-    return p;
   }
 
   /**
@@ -54,11 +52,20 @@ export class GroupCommit<E, R> {
    * Promise that settles (never rejects) once they are committed or failed. Entries submitted later are not waited for.
    */
   settled(): Promise<void> | undefined {
-    return this.last;
+    if (this.settledCount === this.submitted) return undefined;
+    return new Promise<void>((resolve) => this.barriers.push({ upTo: this.submitted, resolve }));
   }
 
-  private passed(p: Promise<void>): void {
-    if (this.last === p) this.last = undefined;
+  /** `n` more entries have settled: releases the barriers they complete. */
+  private passed(n: number): void {
+    this.settledCount += n;
+    if (this.barriers.length === 0) return;
+    const keep: { upTo: number; resolve(): void }[] = [];
+    for (const b of this.barriers) {
+      if (b.upTo <= this.settledCount) b.resolve();
+      else keep.push(b);
+    }
+    this.barriers = keep;
   }
 
   /** Resolves when nothing is pending or in flight. */
@@ -96,6 +103,7 @@ export class GroupCommit<E, R> {
         results = this.commit(batch.map((p) => p.entry));
       } catch (err) {
         for (const p of batch) p.reject(err);
+        this.passed(batch.length);
         continue;
       }
       if (isThenable(results)) {
@@ -105,6 +113,7 @@ export class GroupCommit<E, R> {
         return;
       }
       for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+      this.passed(batch.length);
     }
   }
 
@@ -118,6 +127,7 @@ export class GroupCommit<E, R> {
       } catch (err) {
         for (const p of batch) p.reject(err);
       }
+      this.passed(batch.length);
       if (this.pending.length === 0) return;
       batch = this.pending;
       this.pending = [];

@@ -217,12 +217,12 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
    * The write line: every enqueue() and enqueueMany() joins it (a unit of one job or of an enqueueMany's jobs), and
    * the units waiting together share one commit, in call order.
    */
-  private readonly batch: GroupCommit<NewJob[], number[]>;
+  private readonly batch: GroupCommit<NewJob | NewJob[], number | number[]>;
 
   private constructor(store: TaskStore, core: TaskCore) {
     super(store, core, 'TaskQueue');
     this.waits = new AsyncWaits(store.signal);
-    this.batch = new GroupCommit<NewJob[], number[]>((units) => splitIds(units, store.enqueue(units.flat(), Date.now())), core.opts.durability === 'full');
+    this.batch = new GroupCommit<NewJob | NewJob[], number | number[]>((units) => commitUnits(store, units), core.opts.durability === 'full');
   }
 
   /** Waits until the enqueues called before are committed: reads and changes see them, as the queues' gets see puts. */
@@ -246,7 +246,7 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
 
   /** See {@link TaskQueueSync.enqueue}. */
   async enqueue(task: string, data?: unknown, options?: EnqueueOptions): Promise<number> {
-    return ((await this.batch.submit(this.argsEnqueue(task, data, options))) as number[])[0]!;
+    return (await this.batch.submit(this.argsEnqueue(task, data, options)[0]!)) as number;
   }
 
   /** See {@link TaskQueueSync.enqueueMany}. Commits after the enqueue() calls made before it, all or nothing. */
@@ -271,7 +271,7 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
   /** See {@link TaskQueueSync.submit}. */
   async submit<R = unknown>(task: string, data?: unknown, options?: SubmitOptions): Promise<R> {
     const a = this.argsSubmit(task, data, options);
-    const id = ((await this.batch.submit([a.job])) as number[])[0]!;
+    const id = (await this.batch.submit(a.job)) as number;
     return (await this.waitResult(id, a.timeout)) as R;
   }
 
@@ -392,11 +392,21 @@ export class TaskQueue extends TaskShellBase<TaskStore> {
   }
 }
 
-/** The ids of one commit of several units, split back per unit (the store returns them in job order). */
-function splitIds(units: NewJob[][], ids: number[] | Promise<number[]>): number[][] | Promise<number[][]> {
-  const split = (all: number[]): number[][] => {
+/**
+ * Commits the units waiting on a {@link TaskQueue}'s line (a job of an enqueue(), or the jobs of an enqueueMany()) as
+ * one store enqueue, and hands each unit its id or ids (the store returns them in job order).
+ */
+function commitUnits(store: TaskStore, units: (NewJob | NewJob[])[]): (number | number[])[] | Promise<(number | number[])[]> {
+  if (!units.some((u) => Array.isArray(u))) return store.enqueue(units as NewJob[], Date.now());
+  const jobs: NewJob[] = [];
+  for (const u of units) {
+    if (Array.isArray(u)) jobs.push(...u);
+    else jobs.push(u);
+  }
+  const split = (ids: number[]): (number | number[])[] => {
     let k = 0;
-    return units.map((u) => all.slice(k, (k += u.length)));
+    return units.map((u) => (Array.isArray(u) ? ids.slice(k, (k += u.length)) : ids[k++]!));
   };
+  const ids = store.enqueue(jobs, Date.now());
   return Array.isArray(ids) ? split(ids) : ids.then(split);
 }
