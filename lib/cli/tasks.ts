@@ -11,7 +11,7 @@ import type Database from 'better-sqlite3';
 import { TaskCore, statusName } from '../tasks/core.js';
 import { resolveTaskOptions } from '../tasks/options.js';
 import { TaskQueue, TaskQueueSync } from '../tasks/queue.js';
-import { jobRow, scheduleRow } from '../postgres/tasks/rows.js';
+import { jobRow, scheduleRow, UNSHIFTED } from '../postgres/tasks/rows.js';
 import { scheduleInfo } from '../tasks/schedule.js';
 import { taskTables, TASK_SCHEMA_VERSION } from '../tasks/sqlite/schema.js';
 import type { JobRow, ScheduleRow } from '../tasks/store.js';
@@ -83,7 +83,7 @@ export function pgSource(r: PgReader, t: PgTarget): TaskSource {
         .replace(/\?/g, () => `$${++i}`);
       return r.q(sql, params);
     },
-    job: (row) => jobRow(row, 0),
+    job: (row) => jobRow(row, UNSHIFTED),
     schedule: (row) => scheduleRow(row, 0),
   };
 }

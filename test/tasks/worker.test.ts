@@ -340,14 +340,20 @@ describe(`Worker (${B.name})`, () => {
     for (const id of ids) await q.result(id, { timeout: 3000 });
     expect(starts).toHaveLength(7);
     // The limit governs claims: count them by the claim time stored on each job (on PostgreSQL a claim made at the
-    // end of a window may reach its handler a round trip later, in the next window).
-    const windows = new Map<number, number>();
-    for (const id of ids) {
-      const t = (await q.getJob(id))!.startedAt!.getTime();
-      windows.set(Math.floor(t / 200), (windows.get(Math.floor(t / 200)) ?? 0) + 1);
-    }
-    expect(Math.max(...windows.values())).toBeLessThanOrEqual(3);
-    expect(windows.size).toBeGreaterThanOrEqual(3);
+    // end of a window may reach its handler a round trip later, in the next window). On PostgreSQL the windows are
+    // on the server's clock and the times read back are shifted by the skew measured at open, known to a millisecond
+    // or two: the claims must fit the windows at some offset within 3 ms.
+    const claimed: number[] = [];
+    for (const id of ids) claimed.push((await q.getJob(id))!.startedAt!.getTime());
+    const worst = (d: number): { most: number; count: number } => {
+      const windows = new Map<number, number>();
+      for (const t of claimed) windows.set(Math.floor((t + d) / 200), (windows.get(Math.floor((t + d) / 200)) ?? 0) + 1);
+      return { most: Math.max(...windows.values()), count: windows.size };
+    };
+    const offsets = B.name === 'postgres' ? [0, -1, 1, -2, 2, -3, 3] : [0];
+    const fit = offsets.map(worst).find((r) => r.most <= 3);
+    expect(fit, JSON.stringify(claimed)).toBeDefined();
+    expect(fit!.count).toBeGreaterThanOrEqual(3);
     await w.stop();
     await q.close();
   });

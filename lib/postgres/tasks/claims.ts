@@ -18,7 +18,7 @@
  * @internal
  */
 import { CANCELLED, FAILED, READY, SUCCEEDED, type ClaimRequest, type FollowUp, type JobRow, type NewJob, type Outcome, type Retention, type StatusCode } from '../../tasks/store.js';
-import { insertArrays, insertSql, jobRow, type Q } from './rows.js';
+import { insertArrays, insertSql, jobRow, UNSHIFTED, type Clock, type Q } from './rows.js';
 import { NOW_MS, type PgTaskTables } from './schema.js';
 
 const CLAIM_COLS = 'id, task, data, priority, run_at, attempts, max_attempts, backoff, timeout, key, created_at, started_at';
@@ -33,13 +33,13 @@ export class PgClaims {
     private readonly t: PgTaskTables,
     private readonly retention: Retention,
     private readonly followUp: FollowUp,
-    private readonly skew: () => number,
+    private readonly clock: () => Clock,
   ) {}
 
   /** Inserts jobs; a job whose key an unfinished job holds returns that job's id. */
   async insert(q: Q, jobs: readonly NewJob[]): Promise<number[]> {
     if (jobs.every((j) => j.key === null)) {
-      const rows = await q(insertSql(this.t.jobs, NOW_MS), insertArrays(jobs, this.skew()));
+      const rows = await q(insertSql(this.t.jobs, NOW_MS), insertArrays(jobs, this.clock().ahead));
       // ids come from one sequence in row order: sorted, they follow the input order.
       return rows.map((r: { id: string }) => Number(r.id)).sort((a: number, b: number) => a - b);
     }
@@ -47,7 +47,7 @@ export class PgClaims {
     const conflict = 'ON CONFLICT (key) WHERE key IS NOT NULL AND status < 2 DO NOTHING ';
     for (const job of jobs) {
       for (let tries = 0; ; tries++) {
-        const rows = await q(insertSql(this.t.jobs, NOW_MS, job.key === null ? '' : conflict), insertArrays([job], this.skew()));
+        const rows = await q(insertSql(this.t.jobs, NOW_MS, job.key === null ? '' : conflict), insertArrays([job], this.clock().ahead));
         if (rows.length > 0) {
           ids.push(Number(rows[0].id));
           break;
@@ -67,7 +67,7 @@ export class PgClaims {
   async finished(q: Q, row: Ret, result: Buffer | null, error: string | null): Promise<void> {
     const status = Number(row.status) as StatusCode;
     if (row.on_complete) {
-      const r = { ...jobRow({ ...row, priority: 0, run_at: 0, attempts: 0, created_at: 0, data: null }, 0), status };
+      const r = { ...jobRow({ ...row, priority: 0, run_at: 0, attempts: 0, created_at: 0, data: null }, UNSHIFTED), status };
       await this.insert(q, [this.followUp(r as JobRow, status, result, error)]);
     }
     const keep = status === SUCCEEDED ? this.retention.succeeded : status === FAILED ? this.retention.failed : this.retention.cancelled;
@@ -174,7 +174,7 @@ export class PgClaims {
       if (g.rate) {
         const r = await this.rateAllowance(q, g.tasks[0]!, g.rate);
         if (r.allowance <= 0) {
-          if (r.due) rateWaitUntil = Math.min(rateWaitUntil ?? Infinity, r.window + g.rate.perMs - this.skew());
+          if (r.due) rateWaitUntil = Math.min(rateWaitUntil ?? Infinity, r.window + g.rate.perMs - this.clock().skew);
           continue;
         }
         n = Math.min(n, r.allowance);
@@ -183,7 +183,7 @@ export class PgClaims {
       if (n <= 0) continue;
       const raw = await q(this.claimSql(), [req.owner, lease, g.tasks, n, dTasks, dMax]);
       const rows = raw.map((r: Record<string, unknown>) => {
-        const row = jobRow(r, this.skew());
+        const row = jobRow(r, this.clock());
         row.owner = req.owner;
         return row;
       });
@@ -247,7 +247,7 @@ export class PgClaims {
     const claimed: JobRow[] = [];
     for (const r of rows) {
       if (r.id === null || r.id === undefined) continue;
-      const row = jobRow(r, this.skew());
+      const row = jobRow(r, this.clock());
       row.owner = req!.owner;
       claimed.push(row);
     }

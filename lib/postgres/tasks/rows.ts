@@ -3,14 +3,13 @@
  * the client and the server.
  *
  * Every time the store writes or compares is the server's: `now` comparisons are `clock_timestamp()` in the statement.
- * A job's due time (`runAt`, or now + `delay`) is written as the client's time plus the skew measured when the store
- * opened (server minus client, the upper end of what the round trip allows), so one process maps every client time
- * to the server the same way: equal `runAt`s stay equal (and run in id order), `runAt` reads back as given, and a job
- * is never due on the server before the client's clock reached its time. A job due at once is written as the server's
- * clock at the insert, so jobs enqueued one after another are due in that order. Relative times (a lease, a retry's
- * delay) are sent as distances and added to the server's clock. Times read back (`run_at`, `next_run_at`, ...) are
- * shifted back by the same skew, so the client's timers (a worker sleeping until the next due job) line up with the
- * server's clock to within a round trip.
+ * A job's due time (`runAt`, or now + `delay`) is written as the client's time plus `ahead`, the upper end of the
+ * skew (server minus client) that the round trip measured at open allows, so one process maps every client time to
+ * the server the same way: equal `runAt`s stay equal (and run in id order), `run_at` reads back as given (it is
+ * shifted back by `ahead`), and a job is never due on the server before the client's clock reached its time. A job
+ * due at once is written as the server's clock at the insert, so jobs enqueued one after another are due in that
+ * order. Relative times (a lease, a retry's delay) are sent as distances and added to the server's clock. Times the
+ * server stamped (created, started, finished; rate windows) are shifted back by `skew`, the middle of the round trip.
  *
  * @module
  * @internal
@@ -23,16 +22,27 @@ export type Q = (sql: string, params?: unknown[]) => Promise<any[]>; // eslint-d
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
 
-/** Raw row to {@link JobRow}, times shifted to the client's clock by `skew` (server minus client, ms). */
-export function jobRow(r: Record<string, unknown>, skew: number): JobRow {
-  const t = (v: unknown): number | null => (v === null || v === undefined ? null : num(v) - skew);
+/** The clock translation of one store, measured when it opened (server minus client, ms). */
+export interface Clock {
+  /** The best estimate (the middle of the round trip): for times the server stamped (created, started, finished). */
+  skew: number;
+  /** The upper end of what the round trip allows: due times are written as client time + `ahead` and read back with it. */
+  ahead: number;
+}
+
+/** No translation (the server's times as they are stored). */
+export const UNSHIFTED: Clock = Object.freeze({ skew: 0, ahead: 0 });
+
+/** Raw row to {@link JobRow}, times shifted to the client's clock (`run_at` by `clock.ahead`, the rest by `clock.skew`). */
+export function jobRow(r: Record<string, unknown>, clock: Clock): JobRow {
+  const t = (v: unknown): number | null => (v === null || v === undefined ? null : num(v) - clock.skew);
   return {
     id: num(r.id),
     task: r.task as string,
     data: r.data as Buffer,
     status: (r.status === undefined ? 1 : num(r.status)) as StatusCode,
     priority: num(r.priority),
-    run_at: t(r.run_at)!,
+    run_at: num(r.run_at) - clock.ahead,
     attempts: num(r.attempts),
     max_attempts: numOrNull(r.max_attempts),
     backoff: (r.backoff ?? null) as string | null,
@@ -69,13 +79,13 @@ export function scheduleRow(r: Record<string, unknown>, skew: number): ScheduleR
 
 /**
  * The columns of a job insert as parallel arrays for `unnest`: `run_at` on the server's clock (the client's time plus
- * `skew`), or null for a job due at once (the server's clock at the insert).
+ * `ahead`, see {@link Clock}), or null for a job due at once (the server's clock at the insert).
  */
-export function insertArrays(jobs: readonly NewJob[], skew: number): unknown[] {
+export function insertArrays(jobs: readonly NewJob[], ahead: number): unknown[] {
   return [
     jobs.map((j) => j.task),
     jobs.map((j) => j.priority),
-    jobs.map((j) => (j.runAt === null ? null : Math.round(j.runAt) + skew)),
+    jobs.map((j) => (j.runAt === null ? null : Math.round(j.runAt) + ahead)),
     jobs.map((j) => j.maxAttempts),
     jobs.map((j) => j.backoff),
     jobs.map((j) => j.timeout),

@@ -17,7 +17,7 @@ import { Db } from '../db.js';
 import { checkTarget, type PostgresDurability } from '../options.js';
 import { channelOf } from '../schema.js';
 import { PgClaims } from './claims.js';
-import { insertArrays, insertSql, jobRow, scheduleRow, type Q } from './rows.js';
+import { insertArrays, insertSql, jobRow, scheduleRow, type Clock, type Q } from './rows.js';
 import { ensurePgTaskSchema, NOW_MS, pgTaskTables, type PgTaskTables } from './schema.js';
 
 /** How the store is opened. */
@@ -48,13 +48,12 @@ export class PostgresTaskStore implements TaskStore {
   private readonly cancelPayload: string;
   private readonly signalKey: string;
   /**
-   * Server clock minus client clock (ms), measured at open: the upper end of what the best of 3 round trips allows,
-   * so that a client time written as `time + skew` is never due on the server before the client's clock reaches it,
-   * and every client time of this process maps to the server's clock the same way (jobs given the same `runAt` get
-   * the same `run_at` and run in id order; `runAt` reads back as given).
+   * Server clock minus client clock (ms), measured at open (best of 3 round trips): `skew` the middle of what the
+   * round trip allows, `ahead` its upper end (see {@link Clock}: due times are written with `ahead`, so a job is never
+   * due on the server before the client's clock reached its time, and every due time of this process maps the same way).
    */
-  private skew = 0;
-  /** The skew's uncertainty (the best round trip + 2 ms): a due time read back is moved this much later. */
+  private clock: Clock = { skew: 0, ahead: 0 };
+  /** `ahead` minus the lower end of the skew (the best round trip + 2 ms): a due time read back is moved this much later. */
   private margin = 2;
   private notified = 0;
   /** Cancel notifications (and re-checks) received, and the count at the last cancelRequested() query. */
@@ -79,7 +78,7 @@ export class PostgresTaskStore implements TaskStore {
     const checked = checkTarget(target, where);
     this.db = new Db(checked, o.durability);
     this.t = pgTaskTables(o.schema, o.name);
-    this.claims = new PgClaims(this.t, o.retention, o.followUp, () => this.skew);
+    this.claims = new PgClaims(this.t, o.retention, o.followUp, () => this.clock);
     this.channel = channelOf(o.schema);
     this.payload = `pq_tasks_${o.name}`;
     this.cancelPayload = `${this.payload}:cancel`;
@@ -101,7 +100,8 @@ export class PostgresTaskStore implements TaskStore {
           best = t1 - t0;
           // The server read its clock between t0 and t1 (client ms, floored; the server's ms rounded): server minus
           // client lay between ms - t1 - 1 and ms - t0 + 1. The upper end errs on the late side for due times.
-          s.skew = Math.ceil(Number(r[0]!.ms) - t0) + 1;
+          const ms = Number(r[0]!.ms);
+          s.clock = { skew: Math.round(ms - (t0 + t1) / 2), ahead: Math.ceil(ms - t0) + 1 };
           s.margin = best + 2;
         }
       }
@@ -163,7 +163,7 @@ export class PostgresTaskStore implements TaskStore {
   async enqueue(jobs: readonly NewJob[], now: number): Promise<number[]> {
     if (jobs.some((j) => j.key !== null)) return this.tx('enqueue failed', true, (q) => this.claims.insert(q, jobs));
     // Without keys: one statement (insert and notify), no transaction round trips.
-    const rows = await this.run(`WITH ins AS (${insertSql(this.t.jobs, NOW_MS)}) SELECT id, ${this.notifyCol(10)} FROM ins`, [...insertArrays(jobs, this.skew), this.channel, this.payload], 'enqueue failed', true);
+    const rows = await this.run(`WITH ins AS (${insertSql(this.t.jobs, NOW_MS)}) SELECT id, ${this.notifyCol(10)} FROM ins`, [...insertArrays(jobs, this.clock.ahead), this.channel, this.payload], 'enqueue failed', true);
     this.signal.notify();
     // ids come from one sequence in row order: sorted, they follow the input order.
     return rows.map((r: { id: string }) => Number(r.id)).sort((a: number, b: number) => a - b);
@@ -171,7 +171,7 @@ export class PostgresTaskStore implements TaskStore {
 
   async getJob(id: number): Promise<JobRow | undefined> {
     const rows = await this.run(`SELECT * FROM ${this.t.jobs} WHERE id = $1`, [id], 'getJob failed', true);
-    return rows.length === 0 ? undefined : jobRow(rows[0], this.skew);
+    return rows.length === 0 ? undefined : jobRow(rows[0], this.clock);
   }
 
   async list(q: { status?: StatusCode; due?: 'pending' | 'scheduled'; task?: string; limit: number; after: number; now: number }): Promise<JobRow[]> {
@@ -181,7 +181,7 @@ export class PostgresTaskStore implements TaskStore {
     if (q.due !== undefined) where.push(q.due === 'pending' ? `run_at <= ${NOW_MS}` : `run_at > ${NOW_MS}`);
     if (q.task !== undefined) where.push(`task = $${args.push(q.task)}`);
     const sql = `SELECT * FROM ${this.t.jobs} WHERE ${where.join(' AND ')} ORDER BY id LIMIT $${args.push(q.limit)}`;
-    return (await this.run(sql, args, 'list failed')).map((r) => jobRow(r, this.skew));
+    return (await this.run(sql, args, 'list failed')).map((r) => jobRow(r, this.clock));
   }
 
   async counts(task: string | undefined): Promise<Counts> {
@@ -226,7 +226,7 @@ export class PostgresTaskStore implements TaskStore {
   async purge(statuses: readonly StatusCode[], finishedBefore: number): Promise<number> {
     const rows = await this.run(
       `WITH d AS (DELETE FROM ${this.t.jobs} WHERE status = ANY($1::smallint[]) AND finished_at <= $2 RETURNING 1) SELECT count(*)::int AS n FROM d`,
-      [statuses, Math.round(finishedBefore + this.skew)],
+      [statuses, Math.round(finishedBefore + this.clock.skew)],
       'purge failed',
     );
     return (rows[0] as { n: number }).n;
@@ -315,7 +315,7 @@ export class PostgresTaskStore implements TaskStore {
     const rows = await this.run(`SELECT min(run_at) AS m FROM ${this.t.jobs} WHERE status = 0 AND task = ANY($1::text[])`, [tasks], 'nextRunAt failed');
     const m = (rows[0] as { m: string | null }).m;
     // Never earlier than the server's due time: a worker woken before it would find nothing and sleep on.
-    return m === null ? null : Number(m) - this.skew + this.margin;
+    return m === null ? null : Number(m) - this.clock.ahead + this.margin;
   }
 
   // Schedule times are stored as the clients compute them, with no skew shift: a cron tick grid is absolute (whole
