@@ -89,6 +89,9 @@ describe('sqlite ack queues: how a get chooses and what an ack writes', () => {
         expect([a.data, b.data]).toEqual(order === 'fifo' ? [1, 2] : [4, 3]);
         expect([await q.readyCount(), await q.unackCount()]).toEqual([2, 2]);
         await until(leaseEnd + 5);
+        // before any get expires them: what a get would take is what size(), empty(), peek() and the counts say
+        expect([await q.size(), await q.readyCount(), await q.unackCount(), await q.empty()]).toEqual([4, 4, 0, false]);
+        expect(await q.peek()).toBe(order === 'fifo' ? 1 : 4);
         const got = [];
         for (let i = 0; i < 4; i++) {
           const m = await q.get({ block: false });

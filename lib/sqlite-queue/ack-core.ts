@@ -268,7 +268,8 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   peek(): T | undefined {
-    return this.rows.first(this.guard('peek failed', () => this.s.peek.all(this.seq, this.cursor, this.opts.skipCorrupt ? 100 : 1) as AckRow[]));
+    const n = this.opts.skipCorrupt ? 100 : 1;
+    return this.rows.first(this.guard('peek failed', () => this.s.peek.all(this.seq, this.cursor, n, Date.now(), n) as AckRow[]));
   }
 
   taskDone(): void {
@@ -283,7 +284,7 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
       this.tighten(); // keeps the scan for unacked rows short while join() polls
     }
     const busy = this.guard('join failed', () => {
-      if (this.s.existsReady.get(this.seq, this.cursor)) return true;
+      if (this.s.existsReady.get(this.seq, this.cursor, Date.now())) return true;
       if ((this.s.orphans.get() as number) > 0) return true;
       return this.s.existsUnack.get() === 1;
     });
@@ -315,19 +316,19 @@ export class AckCore<T> extends SqliteCoreBase<T, AckMessage<T>> {
   }
 
   empty(): boolean {
-    return this.guard('empty failed', () => !this.s.existsReady.get(this.seq, this.cursor));
+    return this.guard('empty failed', () => !this.s.existsReady.get(this.seq, this.cursor, Date.now()));
   }
 
 
   readyCount(): number {
-    return this.guard('count failed', () => this.s.countReady.get(this.seq, this.cursor) as number);
+    return this.guard('count failed', () => this.s.countReady.get(this.seq, this.cursor, Date.now()) as number);
   }
 
   /** Rows with the given Python status value. */
   countStatus(status: 'unack' | 'acked' | 'failed'): number {
     if (status === 'unack') {
       this.tighten();
-      return this.guard('count failed', () => this.s.countUnack.get() as number);
+      return this.guard('count failed', () => this.s.countUnack.get(Date.now()) as number);
     }
     return this.guard('count failed', () => this.s.countStatus.get(status === 'acked' ? ACKED : FAILED) as number);
   }

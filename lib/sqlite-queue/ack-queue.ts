@@ -59,13 +59,13 @@ export class SqliteAckQueueSync<T = unknown> extends SyncQueueShell<T, AckMessag
     return this.ackCore.setStatus(idOrMessage, 'fail', 'ackFailed');
   }
 
-  /** Messages ready to get (the same as `size()`). */
+  /** Messages ready to get (the same as `size()`), counting those whose `visibilityTimeout` lease ran out. */
   readyCount(): number {
     this.checkOpen();
     return this.ackCore.readyCount();
   }
 
-  /** Messages taken and not yet acked, nacked or failed, by any process. */
+  /** Messages taken and not yet acked, nacked or failed, by any process (not those whose lease ran out: they are ready). */
   unackCount(): number {
     this.checkOpen();
     return this.ackCore.countStatus('unack');

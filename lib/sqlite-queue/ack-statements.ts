@@ -76,11 +76,17 @@ export function ackStatements(db: Database.Database, q: string, t: string, opts:
     firstReadyFrom: one(`SELECT _id FROM ${readySrc} WHERE _id >= ? AND status < ${UNACK} ORDER BY _id ASC LIMIT 1`),
     firstUnackFrom: one(`SELECT _id FROM ${q} WHERE _id >= ? AND ${held} ORDER BY _id ASC LIMIT 1`),
     maxId: one(`SELECT MAX(_id) FROM ${q}`),
-    countReady: one(`SELECT COUNT(*) FROM ${ready}`),
+    // What a get would take: the ready rows and those whose lease ran out (a get takes them at once, see takeNext).
+    // Params: seq, cursor, now (peek: seq, cursor, limit, now, limit).
+    countReady: one(`SELECT (SELECT COUNT(*) FROM ${ready}) + (SELECT COUNT(*) FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?)`),
     countReadyUpTo: one(`SELECT COUNT(*) FROM (SELECT 1 FROM ${ready} LIMIT ?)`),
-    existsReady: one(`SELECT EXISTS (SELECT 1 FROM ${ready})`),
-    peek: s(`SELECT _id, data, pq_crc FROM ${ready} ORDER BY ${order} LIMIT ?`),
-    countUnack: one(`SELECT COUNT(*) FROM ${q} WHERE _id >= ${ufrom} AND ${held}`),
+    existsReady: one(`SELECT EXISTS (SELECT 1 FROM ${ready}) OR EXISTS (SELECT 1 FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?)`),
+    peek: s(
+      `SELECT _id, data, pq_crc FROM ${q} WHERE _id IN (SELECT _id FROM (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT ?) ` +
+        `UNION ALL SELECT _id FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?) ORDER BY ${order} LIMIT ?`,
+    ),
+    // held and not yet due again (a row whose lease ran out counts as ready, above). Param: now.
+    countUnack: one(`SELECT COUNT(*) FROM ${q} WHERE _id >= ${ufrom} AND ${held} AND NOT COALESCE(pq_lease > ${NO_LEASE} AND pq_lease <= ?, 0)`),
     existsUnack: one(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE _id >= ${ufrom} AND ${held})`),
     // acked and failed rows have no index (keeping one costs every ack a page write): these count by a scan
     countStatus: one(`SELECT COUNT(*) FROM ${q} WHERE status = ?`),
