@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { crc32 } from '../common/crc.js';
 import { QueueEmptyError } from '../common/errors.js';
-import { encodeJson } from '../common/serializer.js';
+import { encodeCanonicalJson, encodeJson } from '../common/serializer.js';
 import { openConnection } from '../sqlite-queue/connection.js';
 import { NO_LEASE, NO_OWNER } from '../sqlite-queue/schema.js';
 import type { AckMessage } from '../sqlite-queue/ack-types.js';
@@ -251,13 +251,18 @@ export function importCmd(t: Target, o: Opts): number {
   const { items, prios, acks } = importRecords();
   if (t.type === 'sqlite' && o.kind === 'ack-unique') uniqueClash(t.path, o, items);
   const ids = putAll(t, o, items, prios, acks);
-  return imported(o, ids.length);
+  return imported(o, ids);
 }
 
-/** Prints what an import did. */
-export function imported(o: Opts, n: number, from?: string): number {
-  if (o.json) out(JSON.stringify({ imported: n }));
-  else out(`imported ${n} item(s)${from === undefined ? '' : ` from ${from}`}`);
+/**
+ * Prints what an import did: the items written, and (when there were any) the duplicates a unique queue left out
+ * (a null id).
+ */
+export function imported(o: Opts, ids: readonly (number | null)[], from?: string): number {
+  const n = ids.filter((id) => id !== null).length;
+  const skipped = ids.length - n;
+  if (o.json) out(JSON.stringify(skipped > 0 ? { imported: n, skipped } : { imported: n }));
+  else out(`imported ${n} item(s)${from === undefined ? '' : ` from ${from}`}${skipped > 0 ? `; ${skipped} duplicate(s) already in the unique queue left out` : ''}`);
   return 0;
 }
 
@@ -284,7 +289,7 @@ export function importRecords(): { items: unknown[]; prios: (number | undefined)
 export function importPython(t: Target, o: Opts, dir: string): number {
   const items = readPythonQueue(dir);
   const ids = items.length === 0 ? [] : putAll(t, o, items);
-  return imported(o, ids.length, dir);
+  return imported(o, ids, dir);
 }
 
 export function verify(t: Target, o: Opts): number {
@@ -349,17 +354,27 @@ export const ACK_CODE: Record<string, number> = { ready: 0, unack: 0, acked: 5, 
 /**
  * Import into an ack queue keeping each record's status and attempts, in one `BEGIN IMMEDIATE` transaction: the
  * library opens the queue (creating its table), then the rows are inserted as the library inserts new ones (JSON
- * bytes, CRC-32, no owner, no lease), with the record's status. A duplicate in a unique ack queue fails the whole
- * import (nothing written).
+ * bytes, CRC-32, no owner, no lease), with the record's status. A unique ack queue stores canonical JSON (sorted keys,
+ * as the library and Python write it), and an acked or failed row equal to an imported item makes way for it, as a
+ * put does; a duplicate of a ready or unacked message fails the whole import (nothing written; see uniqueClash).
  */
 function putAckRecords(path: string, o: Opts, kind: string, items: unknown[], acks: AckRecord[]): number[] {
   const table = `${kind === 'ack' ? 'ack_queue_' : kind === 'ack-filo' ? 'ack_filo_queue_' : 'ack_unique_queue_'}${o.queue}`;
-  const data = items.map((x) => encodeJson(x));
+  const unique = kind === 'ack-unique';
+  const data = items.map((x) => (unique ? encodeCanonicalJson(x) : encodeJson(x)));
   const db = openConnection(path, 'full', 10000);
   try {
     const ins = db.prepare(`INSERT INTO \`${table}\` (data, pq_crc, timestamp, status, pq_owner, pq_lease, pq_attempts) VALUES (?, ?, ?, ?, '${NO_OWNER}', ${NO_LEASE}, ?)`);
+    const revive = unique ? db.prepare(`DELETE FROM \`${table}\` WHERE data = ? AND status IN (${ACK_CODE.acked}, ${ACK_CODE.failed})`) : undefined;
     const ts = Date.now() / 1000;
-    return db.transaction(() => data.map((d, i) => Number(ins.run(d, crc32(d), ts, ACK_CODE[acks[i]!.status ?? 'ready']!, acks[i]!.attempts ?? 0).lastInsertRowid))).immediate();
+    return db
+      .transaction(() =>
+        data.map((d, i) => {
+          revive?.run(d);
+          return Number(ins.run(d, crc32(d), ts, ACK_CODE[acks[i]!.status ?? 'ready']!, acks[i]!.attempts ?? 0).lastInsertRowid);
+        }),
+      )
+      .immediate();
   } catch (e) {
     if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw problem('import: an item is already in this unique queue; nothing imported');
     throw e;
@@ -368,9 +383,13 @@ function putAckRecords(path: string, o: Opts, kind: string, items: unknown[], ac
   }
 }
 
-/** An import into a unique ack queue fails before the queue is opened (opening writes) when an item is already there. */
+/**
+ * An import into a unique ack queue fails before the queue is opened (opening writes) when two of its items are equal
+ * or an item equals a ready or unacked message there. Items are compared as the queue stores them: canonical JSON
+ * (sorted keys), so `{"b":1,"a":2}` and `{"a":2,"b":1}` are the same item.
+ */
 function uniqueClash(path: string, o: Opts, items: unknown[]): void {
-  const data = items.map((x) => encodeJson(x));
+  const data = items.map((x) => encodeCanonicalJson(x));
   const fail = () => problem('import: an item is already in this unique queue; nothing imported');
   if (new Set(data.map((d) => d.toString('hex'))).size < data.length) throw fail();
   if (!existsSync(path)) return;
@@ -378,7 +397,7 @@ function uniqueClash(path: string, o: Opts, items: unknown[]): void {
   try {
     const tb = S.listTables(db).find((x) => x.name === o.queue && x.kind === 'ack-unique');
     if (tb === undefined) return;
-    const has = db.prepare(`SELECT 1 FROM \`${tb.table}\` WHERE data = ?`);
+    const has = db.prepare(`SELECT 1 FROM \`${tb.table}\` WHERE data = ? AND status < ${ACK_CODE.acked}`);
     if (data.some((d) => has.get(d) !== undefined)) throw fail();
   } finally {
     db.close();

@@ -106,24 +106,24 @@ export async function get(t: P.PgTarget, o: C.Opts): Promise<number> {
  */
 export async function importCmd(t: P.PgTarget, o: C.Opts): Promise<number> {
   const { items, prios, acks } = C.importRecords();
-  const n = await withWriter(t, o, true, async (q, x) => {
+  const ids = await withWriter(t, o, true, async (q, x): Promise<readonly (number | null)[]> => {
     const keep = (x.kind === 'priority' && prios.some((p) => p !== undefined)) || (x.kind.startsWith('ack') && acks.some((a) => a.status !== undefined));
-    if (!keep) return (await q.putMany(items, x.kind === 'priority' ? { priority: o.priority ?? 0 } : undefined)).length;
+    if (!keep) return q.putMany(items, x.kind === 'priority' ? { priority: o.priority ?? 0 } : undefined);
     const recs = items.map((d, i) => ({
       data: encodeJson(d),
       priority: prios[i] ?? o.priority ?? 0,
       status: x.kind.startsWith('ack') ? PG_STATUS[acks[i]!.status ?? 'ready']! : 1,
       attempts: acks[i]!.attempts ?? 0,
     }));
-    return (await P.insertRecords(t, x, recs)).length;
+    return P.insertRecords(t, x, recs);
   });
-  return C.imported(o, n);
+  return C.imported(o, ids);
 }
 
 export async function importPython(t: P.PgTarget, o: C.Opts, dir: string): Promise<number> {
   const items = readPythonQueue(dir);
   const ids = items.length === 0 ? [] : await putAll(t, o, items);
-  return C.imported(o, ids.length, dir);
+  return C.imported(o, ids, dir);
 }
 
 /** Runs a queue command on a PostgreSQL target; resolves to the exit code. */

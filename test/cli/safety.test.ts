@@ -60,6 +60,28 @@ describe('persist-queue CLI safety', () => {
     r = cli(['import', uq, '--kind', 'ack-unique'], '{"data":"y","status":"acked"}\n{"data":"x","status":"ready"}\n');
     expect([r.code, r.stderr]).toEqual([1, 'persist-queue: import: an item is already in this unique queue; nothing imported\n']);
     expect(snapshot(uq)).toBe(ub);
+    // items are compared as a unique queue stores them (canonical JSON): key order and the path (with or without a
+    // status) do not matter; the library's put of {"a":1} stores {"a": 1}
+    expect(cli(['put', uq, '--kind', 'ack-unique', '{"a":1,"b":2}']).code).toBe(0);
+    const ub2 = snapshot(uq);
+    for (const input of ['{"data":{"b":2,"a":1}}\n', '{"data":{"b":2,"a":1},"status":"ready"}\n', '{"data":{"c":1}}\n{"data":{"c":1},"status":"ready"}\n']) {
+      r = cli(['import', uq, '--kind', 'ack-unique'], input);
+      expect([r.code, r.stderr], input).toEqual([1, 'persist-queue: import: an item is already in this unique queue; nothing imported\n']);
+    }
+    expect(snapshot(uq)).toBe(ub2);
+    // a record with a status is stored canonical too: a later equal put is a duplicate, the queue holds it once
+    expect(cli(['import', uq, '--kind', 'ack-unique'], '{"data":{"z":1,"y":2},"status":"ready"}\n').stdout).toBe('imported 1 item(s)\n');
+    expect(cli(['put', uq, '--kind', 'ack-unique', '{"y":2,"z":1}']).stdout).toBe('put 1 item(s): ids duplicate\n');
+    // an acked equal row makes way for an imported item, as for a put
+    const got = cli(['get', uq, '--kind', 'ack-unique', '-n', '10']);
+    expect(lines(got.stdout)).toHaveLength(3);
+    expect(cli(['import', uq, '--kind', 'ack-unique'], '{"data":"x","status":"ready"}\n').stdout).toBe('imported 1 item(s)\n');
+    // a plain unique queue leaves duplicates out, and the count says so
+    const pu = join(dir, 'pu.db');
+    expect(cli(['put', pu, '--kind', 'unique', '"x"']).code).toBe(0);
+    r = cli(['import', pu, '--kind', 'unique'], '{"data":"x"}\n{"data":"w"}\n');
+    expect([r.code, r.stdout]).toEqual([0, 'imported 1 item(s); 1 duplicate(s) already in the unique queue left out\n']);
+    expect(JSON.parse(cli(['import', pu, '--kind', 'unique', '--json'], '{"data":"x"}\n').stdout)).toEqual({ imported: 0, skipped: 1 });
     expect(snapshot(dst)).toBe(before);
   }, 30_000);
 
