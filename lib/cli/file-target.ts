@@ -69,14 +69,19 @@ export function withCopy<R>(dir: string, fn: (q: FileQueueSync<unknown>) => R): 
     // the checkpoint first: it is a hint that may only be older than the segments copied after it
     if (names.includes('checkpoint')) copyFileSync(join(dir, 'checkpoint'), join(tmp, 'checkpoint'));
     for (const n of names.filter((x) => SEG.test(x)).sort()) copyFileSync(join(dir, n), join(tmp, n));
+    // an error names the user's folder, not this copy (which is gone by the time it is printed)
+    const here = (e: unknown): string => String((e as Error)?.message ?? e).split(tmp).join(dir);
     let q: FileQueueSync<unknown>;
     try {
       q = FileQueueSync.open(tmp, { order: kind.order, unique: kind.unique, durability: 'off', lockTimeout: 0 });
     } catch (e) {
-      throw problem(`${dir}: cannot read the queue: ${(e as Error).message} (run verify)`);
+      throw problem(`${dir}: cannot read the queue: ${here(e)} (run verify)`);
     }
     try {
       return fn(q);
+    } catch (e) {
+      if (e instanceof Error && e.message.includes(tmp)) e.message = here(e);
+      throw e;
     } finally {
       q.close();
     }

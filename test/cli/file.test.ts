@@ -49,6 +49,12 @@ describe('persist-queue CLI on file-queue folders', () => {
     expect(d[0]).toMatchObject({ problem: 'body checksum mismatch', type: 'put' });
     expect(d[0].offset).toBeLessThan(at);
     expect(at - d[0].offset).toBeLessThan(200);
+    // peek and export read a private copy: their error names the user's segment file, not the copy's
+    for (const cmd of ['peek', 'export']) {
+      r = cli([cmd, q, '-n', '10'].slice(0, cmd === 'peek' ? 4 : 2));
+      expect(r.code, cmd).toBe(1);
+      expect(r.stderr, cmd).toContain(`corrupt item record in ${seg} at byte ${d[0].offset}`);
+    }
     writeFileSync(seg, buf.subarray(0, buf.length - 3));
     r = cli(['verify', q]);
     expect(r.code).toBe(1);
