@@ -29,6 +29,11 @@ const BODY = `
   const many: PutManyOptions = { timeout: 0 };
   const get: GetOptions = { timeout: 0 };
   const join: JoinOptions = { timeout: 0 };
+  const fromConfig: number | undefined = process.env.NO_SUCH_SETTING === undefined ? undefined : 5;
+  const undef: SqliteQueueOptions<string> = { maxSize: undefined, durability: undefined, busyTimeout: fromConfig };
+  const getU: GetOptions = { timeout: fromConfig, block: undefined };
+  const fileU: FileQueueOptions<{ n: number }> = { durability: undefined, lockTimeout: fromConfig };
+  void [undef, getU, fileU];
 
   let syncQ: FileQueueSync<{ n: number }> | undefined;
   {
@@ -152,6 +157,8 @@ const TSCONFIG = {
     lib: ['es2022', 'esnext.disposable'],
     types: ['node'],
     skipLibCheck: false,
+    // the strictest a user may set: passing undefined for an option ("the default") must still type-check
+    exactOptionalPropertyTypes: true,
     noEmitOnError: true,
     outDir: 'out',
   },

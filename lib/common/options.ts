@@ -133,12 +133,12 @@ export interface BaseQueueOptions<T = unknown> {
    * Most waiting items; a put into a full queue waits (`block`/`timeout`). 0 = unbounded.
    * @default 0
    */
-  maxSize?: number;
+  maxSize?: number | undefined;
   /**
    * `'json'` (UTF-8 JSON, readable by Python persist-queue), `'v8'` (structured clone) or `{ encode, decode }`.
    * @default 'json'
    */
-  serializer?: SerializerOption<T>;
+  serializer?: SerializerOption<T> | undefined;
 }
 
 /** Checks an item id argument (`remove(id)`): a non-negative safe integer. */

@@ -17,17 +17,17 @@ export interface PutOptions {
    * Wait while the queue is full (`maxSize`); false throws {@link QueueFullError} at once.
    * @default true
    */
-  block?: boolean;
+  block?: boolean | undefined;
   /**
    * Milliseconds to wait for room before throwing {@link QueueFullError}; must be >= 0.
    * @default Infinity (wait as long as it takes)
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Priority for `order: 'priority'` queues: an integer, lower first. Other queues reject it.
    * @default 0
    */
-  priority?: number;
+  priority?: number | undefined;
 }
 
 /** Options of `putMany()`: like {@link PutOptions}; the priority applies to every item. */
@@ -39,12 +39,12 @@ export interface GetOptions {
    * Wait for an item; false throws {@link QueueEmptyError} at once when the queue is empty.
    * @default true
    */
-  block?: boolean;
+  block?: boolean | undefined;
   /**
    * Milliseconds to wait before throwing {@link QueueEmptyError}; must be >= 0.
    * @default Infinity (wait as long as it takes)
    */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /** Options of `join()`. */
@@ -53,7 +53,7 @@ export interface JoinOptions {
    * Milliseconds to wait; `join()` then returns false.
    * @default Infinity
    */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 const PUT_SCHEMA: OptionSchema = {

@@ -17,59 +17,59 @@ export interface FileQueueOptions<T = unknown> extends BaseQueueOptions<T> {
    * TypeError.
    * @default 'fifo'
    */
-  order?: 'fifo' | 'filo';
+  order?: 'fifo' | 'filo' | undefined;
   /**
    * Ignore a put of an item equal (same encoded bytes; JSON is encoded with sorted keys) to one already waiting; such
    * a put returns null. Only with `order: 'fifo'`. The set of waiting items is kept as 64-bit hashes (about 16 bytes
    * of memory per waiting item) and saved in the checkpoint, so it survives reopen.
    * @default false
    */
-  unique?: boolean;
+  unique?: boolean | undefined;
   /**
    * `'full'`: a returned put (and a get's removal) is on disk before the call returns (fdatasync; concurrent puts of a
    * {@link FileQueue} share one). `'normal'`: survives a killed process; the data is flushed in the background every
    * `syncIntervalMs`, so a power loss loses at most about that much. `'off'`: flushing is left to the OS.
    * @default 'full'
    */
-  durability?: FileDurability;
+  durability?: FileDurability | undefined;
   /**
    * true: `get()` removes the item durably at once. false: a taken item is removed durably by `taskDone()`; items
    * taken but not done are delivered again (before the other waiting items) after a crash, `close()` or reopen
    * (at-least-once).
    * @default true
    */
-  autoCommit?: boolean;
+  autoCommit?: boolean | undefined;
   /**
    * Size in bytes at which the current segment file is closed and a new one started; also the largest record (an
    * item larger than this, less 40 bytes of framing, is a RangeError). Between 4096 and 1 GiB.
    * @default 67108864 (64 MiB)
    */
-  segmentBytes?: number;
+  segmentBytes?: number | undefined;
   /**
    * With `durability: 'normal'`: milliseconds between background flushes (an unref'd timer, also checked on every
    * write, so a busy synchronous loop flushes too).
    * @default 1000
    */
-  syncIntervalMs?: number;
+  syncIntervalMs?: number | undefined;
   /**
    * false: a record that fails its checksum makes the call that meets it throw {@link QueueCorruptError} (the queue
    * never returns garbage). true: such records are skipped and counted (`corruptSkipped`); a skipped item is lost,
    * a skipped removal may deliver items again.
    * @default false
    */
-  skipCorrupt?: boolean;
+  skipCorrupt?: boolean | undefined;
   /**
    * Milliseconds a call may wait for another process's lock on the folder before throwing {@link QueueLockedError}.
    * @default 10000
    */
-  lockTimeout?: number;
+  lockTimeout?: number | undefined;
   /**
    * Milliseconds after which a lock whose holder stopped refreshing it (a stalled or killed process) may be taken
    * over (its `stale` time; at least 2000). A holder that is known dead (its pid is gone) is taken over
    * sooner.
    * @default 10000
    */
-  lockStale?: number;
+  lockStale?: number | undefined;
 }
 
 const SCHEMA: OptionSchema = {

@@ -37,70 +37,70 @@ export interface PostgresQueueOptions<T = unknown> {
    * Queue name: 1 to 40 letters, digits or underscores; with the order and `unique` it names the table.
    * @default 'default'
    */
-  name?: string;
+  name?: string | undefined;
   /**
    * PostgreSQL schema holding the queue tables (created on first open).
    * @default 'persist_queue'
    */
-  schema?: string;
+  schema?: string | undefined;
   /**
    * `'fifo'`, `'filo'` or `'priority'` (lower `priority` number first, then FIFO).
    * @default 'fifo'
    */
-  order?: 'fifo' | 'filo' | 'priority';
+  order?: 'fifo' | 'filo' | 'priority' | undefined;
   /**
    * A put equal to a waiting (or taken, not yet done) item is ignored and returns `null`. Only with order `'fifo'`.
    * @default false
    */
-  unique?: boolean;
+  unique?: boolean | undefined;
   /**
    * Number of waiting items at which a put waits; 0 = unbounded.
    * @default 0
    */
-  maxSize?: number;
+  maxSize?: number | undefined;
   /**
    * `'json'`, `'v8'` or `{ encode, decode }`.
    * @default 'json'
    */
-  serializer?: SerializerOption<T>;
+  serializer?: SerializerOption<T> | undefined;
   /**
    * See {@link PostgresDurability}.
    * @default 'full'
    */
-  durability?: PostgresDurability;
+  durability?: PostgresDurability | undefined;
   /**
    * true: `get()` removes the item at once. false: `taskDone()` removes it; items taken and not done return to the
    * queue when the instance closes or its holder lease runs out (the process died).
    * @default true
    */
-  autoCommit?: boolean;
+  autoCommit?: boolean | undefined;
 }
 
 /** Options of {@link PostgresAckQueue.open}. */
 export interface PostgresAckQueueOptions<T = unknown> {
   /** @default 'default' — see {@link PostgresQueueOptions.name}. */
-  name?: string;
+  name?: string | undefined;
   /** @default 'persist_queue' — see {@link PostgresQueueOptions.schema}. */
-  schema?: string;
+  schema?: string | undefined;
   /**
    * `'fifo'` or `'filo'`.
    * @default 'fifo'
    */
-  order?: 'fifo' | 'filo';
+  order?: 'fifo' | 'filo' | undefined;
   /** @default false — see {@link PostgresQueueOptions.unique}; an acked item may be put again. */
-  unique?: boolean;
+  unique?: boolean | undefined;
   /** @default 0 — see {@link PostgresQueueOptions.maxSize}; counts ready items. */
-  maxSize?: number;
+  maxSize?: number | undefined;
   /** @default 'json' — see {@link PostgresQueueOptions.serializer}. */
-  serializer?: SerializerOption<T>;
+  serializer?: SerializerOption<T> | undefined;
   /** @default 'full' — see {@link PostgresDurability}. */
-  durability?: PostgresDurability;
+  durability?: PostgresDurability | undefined;
   /**
    * Milliseconds (server clock) a taken message stays reserved; not acked by then, it is ready again and an ack from
    * the first taker changes nothing. 0 = no time limit (the message stays reserved while its holder lives).
    * @default 0
    */
-  visibilityTimeout?: number;
+  visibilityTimeout?: number | undefined;
 }
 
 const IDENT = /^[A-Za-z0-9_]{1,40}$/;

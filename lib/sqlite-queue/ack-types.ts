@@ -54,17 +54,17 @@ export interface ClearAckedOptions {
    * Keep this many of the most recent acked (and, with `includeFailed`, failed) rows.
    * @default 0
    */
-  keepLatest?: number;
+  keepLatest?: number | undefined;
   /**
    * Delete at most this many rows (the oldest first); 0 = no limit.
    * @default 0
    */
-  maxDelete?: number;
+  maxDelete?: number | undefined;
   /**
    * Also delete rows marked failed by `ackFailed()`.
    * @default false
    */
-  includeFailed?: boolean;
+  includeFailed?: boolean | undefined;
 }
 
 /** Reads the id out of `ack(idOrMessage)` arguments. */

@@ -15,42 +15,42 @@ export interface SqliteQueueOptions<T = unknown> extends BaseQueueOptions<T> {
    * Each order has its own table, as in Python persist-queue.
    * @default 'fifo'
    */
-  order?: 'fifo' | 'filo' | 'priority';
+  order?: 'fifo' | 'filo' | 'priority' | undefined;
   /**
    * Ignore a put of an item equal (same encoded bytes; JSON is encoded with sorted keys) to one already waiting; such
    * a put returns null. Only with `order: 'fifo'`.
    * @default false
    */
-  unique?: boolean;
+  unique?: boolean | undefined;
   /**
    * `'full'`: a returned put survives power loss (`synchronous=FULL`). `'normal'`: survives a killed process
    * (`synchronous=NORMAL`, WAL). `'off'`: `synchronous=OFF`.
    * @default 'full'
    */
-  durability?: Durability;
+  durability?: Durability | undefined;
   /**
    * true: `get()` removes the item durably at once. false: a taken item is removed durably by `taskDone()`; items
    * taken but not done are delivered again after a crash, `close()` or reopen (at-least-once).
    * @default true
    */
-  autoCommit?: boolean;
+  autoCommit?: boolean | undefined;
   /**
    * Queue name: the table is `queue_<name>` (`filo_queue_<name>`, `unique_queue_<name>`, `priority_queue_<name>`).
    * Letters, digits and `_` only.
    * @default 'default'
    */
-  name?: string;
+  name?: string | undefined;
   /**
    * Milliseconds a call may wait for another process's write lock before throwing {@link QueueLockedError}.
    * @default 10000
    */
-  busyTimeout?: number;
+  busyTimeout?: number | undefined;
   /**
    * What a get does with a row whose data fails its checksum: false throws {@link QueueCorruptError} (the row stays);
    * true removes it (ack queues: marks it failed), counts it in `corruptSkipped` and takes the next row.
    * @default false
    */
-  skipCorrupt?: boolean;
+  skipCorrupt?: boolean | undefined;
 }
 
 /** Options of {@link SqliteAckQueue.open} and {@link SqliteAckQueueSync.open}. */
@@ -59,29 +59,29 @@ export interface SqliteAckQueueOptions<T = unknown> extends BaseQueueOptions<T> 
    * `'fifo'` or `'filo'` (tables `ack_queue_<name>`, `ack_filo_queue_<name>`).
    * @default 'fifo'
    */
-  order?: 'fifo' | 'filo';
+  order?: 'fifo' | 'filo' | undefined;
   /**
    * Ignore a put of an item equal to one still in the table as ready or unacked (table `ack_unique_queue_<name>`).
    * Only with `order: 'fifo'`.
    * @default false
    */
-  unique?: boolean;
+  unique?: boolean | undefined;
   /** @default 0 — see {@link BaseQueueOptions.maxSize}; counts ready items. */
-  maxSize?: number;
+  maxSize?: number | undefined;
   /** @default 'full' — see {@link SqliteQueueOptions.durability}. */
-  durability?: Durability;
+  durability?: Durability | undefined;
   /** @default 'default' — see {@link SqliteQueueOptions.name}. */
-  name?: string;
+  name?: string | undefined;
   /** @default 10000 — see {@link SqliteQueueOptions.busyTimeout}. */
-  busyTimeout?: number;
+  busyTimeout?: number | undefined;
   /** @default false — see {@link SqliteQueueOptions.skipCorrupt}; a skipped message is marked failed. */
-  skipCorrupt?: boolean;
+  skipCorrupt?: boolean | undefined;
   /**
    * Milliseconds a taken message stays reserved; if it is neither acked nor nacked in time it becomes ready again and
    * its next delivery counts one more attempt. 0 = no limit (until the holder acks, nacks, closes or dies).
    * @default 0
    */
-  visibilityTimeout?: number;
+  visibilityTimeout?: number | undefined;
 }
 
 const NAME_RULE = { kind: 'string', pattern: /^[A-Za-z0-9_]{1,64}$/, patternText: '1 to 64 letters, digits or underscores' } as const;

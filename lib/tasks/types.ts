@@ -54,12 +54,12 @@ export interface Backoff {
    * Upper bound of a delay in ms.
    * @default Infinity
    */
-  maxDelay?: number;
+  maxDelay?: number | undefined;
   /**
    * 0..1: each delay is multiplied by a random factor in `[1 - jitter, 1]`.
    * @default 0
    */
-  jitter?: number;
+  jitter?: number | undefined;
 }
 
 /** Options of `enqueue()`. */
@@ -68,54 +68,54 @@ export interface EnqueueOptions {
    * Integer; lower runs first.
    * @default 0
    */
-  priority?: number;
+  priority?: number | undefined;
   /**
    * Milliseconds from now before the job may run (not with `runAt`).
    * @default 0
    */
-  delay?: number;
+  delay?: number | undefined;
   /**
    * When the job may run: a Date or epoch ms (not with `delay`). Without it (and without a `delay` above 0) the job
    * is due at once, at the store's clock when the job is written, so jobs enqueued one after another are due, and of
    * equal priority run, in that order.
    * @default now
    */
-  runAt?: Date | number;
+  runAt?: Date | number | undefined;
   /**
    * Attempts allowed, the first run included (integer >= 1).
    * @default 3 (or the worker's per-task `maxAttempts`)
    */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /**
    * Delay before each retry.
    * @default { type: 'exponential', delay: 1000 } (or the worker's per-task `backoff`)
    */
-  backoff?: Backoff;
+  backoff?: Backoff | undefined;
   /**
    * Milliseconds one attempt may run before it fails with {@link TaskTimeoutError} and its `signal` is aborted; 0 = no
    * limit.
    * @default 0 (or the worker's per-task `timeout`)
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Deduplication key: while an unfinished job (pending, scheduled or running) has this key, `enqueue()` adds nothing
    * and returns that job's id.
    * @default undefined (no key)
    */
-  key?: string;
+  key?: string | undefined;
   /**
    * A task enqueued in the same transaction when this job finishes (succeeded, failed for good, or cancelled), with
    * data `{ job: { id, task, status, result?, error? }, data }`.
    * @default undefined
    */
-  onComplete?: { task: string; data?: unknown };
+  onComplete?: { task: string; data?: unknown } | undefined;
 }
 
 /** One job of `enqueueMany()`. */
 export interface EnqueueItem {
   task: string;
-  data?: unknown;
-  options?: EnqueueOptions;
+  data?: unknown | undefined;
+  options?: EnqueueOptions | undefined;
 }
 
 /** Options of {@link TaskQueue.open} and {@link TaskQueueSync.open}. */
@@ -124,37 +124,37 @@ export interface TaskQueueOptions {
    * Name of the task queue: several can live in one file (tables `pq_tasks_<name>`, ...). Letters, digits and `_`.
    * @default 'default'
    */
-  name?: string;
+  name?: string | undefined;
   /**
    * How job data, results and progress are stored: `'json'`, `'v8'` or `{ encode, decode }`.
    * @default 'json'
    */
-  serializer?: SerializerOption;
+  serializer?: SerializerOption | undefined;
   /**
    * `'full'`: a stored outcome survives power loss; `'normal'`: survives a killed process; `'off'` (SQLite only).
    * On PostgreSQL `'full'` is `synchronous_commit = on` and `'normal'` `synchronous_commit = off`.
    * @default 'full'
    */
-  durability?: Durability;
+  durability?: Durability | undefined;
   /**
    * SQLite files only: milliseconds a call may wait for another process's write lock before
    * {@link QueueLockedError}. Given with a PostgreSQL target, a TypeError.
    * @default 10000
    */
-  busyTimeout?: number;
+  busyTimeout?: number | undefined;
   /**
    * Milliseconds to keep finished jobs (0 = remove when they finish, `Infinity` = keep for ever). Workers delete
    * older ones about once a second. With `succeeded: 0` no result can be read back: `result()` and `submit()` of a
    * job that succeeded throw `TaskNotFoundError` (listen to the worker's `'completed'` event instead).
    * @default { succeeded: 86400000 (1 day), failed: 604800000 (7 days), cancelled: 86400000 (1 day) }
    */
-  retention?: { succeeded?: number; failed?: number; cancelled?: number };
+  retention?: { succeeded?: number | undefined; failed?: number | undefined; cancelled?: number | undefined } | undefined;
   /**
    * PostgreSQL targets only: the schema holding the task tables (created on first open). Given with a SQLite file, a
    * TypeError.
    * @default 'persist_queue'
    */
-  schema?: string;
+  schema?: string | undefined;
 }
 
 /** Options of `result()`. */
@@ -163,7 +163,7 @@ export interface ResultOptions {
    * Milliseconds to wait before {@link TaskTimeoutError}.
    * @default Infinity
    */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /** Options of `submit()`: enqueue options, and `timeout` bounds the wait (not the attempt; see `attemptTimeout`). */
@@ -172,12 +172,12 @@ export interface SubmitOptions extends Omit<EnqueueOptions, 'timeout'> {
    * Milliseconds to wait for the result before {@link TaskTimeoutError} (the job stays queued).
    * @default Infinity
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * The job's per-attempt `timeout` (see {@link EnqueueOptions.timeout}).
    * @default 0
    */
-  attemptTimeout?: number;
+  attemptTimeout?: number | undefined;
 }
 
 /** Options of `list()`. */
@@ -186,22 +186,22 @@ export interface ListOptions {
    * Only jobs with this status.
    * @default every status
    */
-  status?: JobStatus;
+  status?: JobStatus | undefined;
   /**
    * Only jobs of this task.
    * @default every task
    */
-  task?: string;
+  task?: string | undefined;
   /**
    * Most jobs returned (1..10000).
    * @default 100
    */
-  limit?: number;
+  limit?: number | undefined;
   /**
    * Only jobs with an id greater than this (paging: pass the last id of the previous page).
    * @default 0
    */
-  after?: number;
+  after?: number | undefined;
 }
 
 /** Jobs per status. */
@@ -222,7 +222,7 @@ export interface PurgeOptions {
    * Only jobs that finished more than this many ms ago.
    * @default 0
    */
-  olderThan?: number;
+  olderThan?: number | undefined;
 }
 
 /** Enqueue options a schedule may give its jobs. */
@@ -236,33 +236,33 @@ export interface ScheduleSpec {
    * A 5-field (minute precision) or 6-field (seconds first) cron expression, parsed by croner.
    * @default undefined
    */
-  cron?: string;
+  cron?: string | undefined;
   /**
    * Interval in ms (>= 1000 is sensible; >= 1 allowed). The first tick is `every` ms after the schedule is created.
    * @default undefined
    */
-  every?: number;
+  every?: number | undefined;
   /**
    * IANA time zone the cron expression is read in.
    * @default 'UTC'
    */
-  tz?: string;
+  tz?: string | undefined;
   /**
    * Data of every job the schedule enqueues.
    * @default null
    */
-  data?: unknown;
+  data?: unknown | undefined;
   /**
    * Options of every job the schedule enqueues.
    * @default {}
    */
-  options?: ScheduleJobOptions;
+  options?: ScheduleJobOptions | undefined;
   /**
    * What ticks missed while no worker ran become: `'skip'` (none; only a tick less than 5 s late runs), `'once'` (one
    * job), `'all'` (one job per missed tick, at most 1000 at a time).
    * @default 'once'
    */
-  misfire?: 'skip' | 'once' | 'all';
+  misfire?: 'skip' | 'once' | 'all' | undefined;
 }
 
 /** A stored schedule as `schedules()` lists it. */
@@ -299,33 +299,33 @@ export interface TaskHandlerSpec<D = any, R = unknown> {
    * The function; leave it out to run the export of this task's name from `threads.module`.
    * @default undefined
    */
-  handler?: TaskHandler<D, R>;
+  handler?: TaskHandler<D, R> | undefined;
   /**
    * Most jobs of this task in flight in this worker.
    * @default the worker's `concurrency`
    */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /**
    * Default attempts for jobs of this task enqueued without `maxAttempts`.
    * @default 3
    */
-  maxAttempts?: number;
+  maxAttempts?: number | undefined;
   /**
    * Default backoff for jobs of this task enqueued without one.
    * @default { type: 'exponential', delay: 1000 }
    */
-  backoff?: Backoff;
+  backoff?: Backoff | undefined;
   /**
    * Default per-attempt timeout (ms, 0 = none) for jobs of this task enqueued without one.
    * @default 0
    */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * At most `max` jobs of this task start per `perMs` window, counted across every worker of every process (the
    * window is stored in the database).
    * @default undefined (no limit)
    */
-  rateLimit?: { max: number; perMs: number };
+  rateLimit?: { max: number; perMs: number } | undefined;
 }
 
 /** The handlers of a worker: task name to function or {@link TaskHandlerSpec}. */
@@ -337,13 +337,13 @@ export interface WorkerOptions {
    * Jobs in flight at once.
    * @default 1
    */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /**
    * Milliseconds a claim lasts without renewal; the worker renews it while the job runs. A job whose worker
    * vanished without its process dying (a hung machine) runs again after this.
    * @default 30000
    */
-  lease?: number;
+  lease?: number | undefined;
   /**
    * Run handlers in a piscina worker-thread pool: `module` (absolute path or file URL, ESM or CommonJS) exports one
    * function per task name, called as `(data, ctx)` where ctx has `id`, `task`, `attempt`, `signal` (aborted by a
@@ -351,12 +351,12 @@ export interface WorkerOptions {
    * `progress(value)` (structured-cloned to the main thread and stored); `size` threads (default 2).
    * @default undefined (handlers run on the event loop)
    */
-  threads?: { module: string; size?: number };
+  threads?: { module: string; size?: number | undefined } | undefined;
   /**
    * Open options used when the worker is given a file path instead of a queue.
    * @default {}
    */
-  queue?: TaskQueueOptions;
+  queue?: TaskQueueOptions | undefined;
 }
 
 /** Options of `Worker.stop()`. */
@@ -365,5 +365,5 @@ export interface StopOptions {
    * Milliseconds to wait for running jobs before aborting them and giving them back (not charging the attempt).
    * @default 30000
    */
-  timeout?: number;
+  timeout?: number | undefined;
 }
