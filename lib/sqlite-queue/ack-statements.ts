@@ -63,6 +63,8 @@ export function ackStatements(db: Database.Database, q: string, t: string, opts:
   const from = `(SELECT CASE WHEN seq = ? THEN MAX(?, low) ELSE low END FROM pq_ack_state WHERE tbl = '${t}')`;
   const ufrom = `(SELECT ulow FROM pq_ack_state WHERE tbl = '${t}')`;
   const ready = `${readySrc} WHERE _id >= ${from} AND status < ${UNACK}`;
+  // held rows whose lease ran out: a get takes them as if ready (param: now)
+  const pastLease = `${LEASED} AND pq_lease <= ?`;
   const take = `UPDATE ${q} SET status = ${UNACK}, pq_owner = ?, pq_lease = ?, pq_attempts = pq_attempts + 1 `;
   const cols = `RETURNING _id, data, pq_attempts, pq_crc, (SELECT seq FROM pq_ack_state WHERE tbl = '${t}') AS pq_seq`;
   return {
@@ -78,27 +80,27 @@ export function ackStatements(db: Database.Database, q: string, t: string, opts:
     maxId: one(`SELECT MAX(_id) FROM ${q}`),
     // What a get would take: the ready rows and those whose lease ran out (a get takes them at once, see takeNext).
     // Params: seq, cursor, now (peek: seq, cursor, limit, now, limit).
-    countReady: one(`SELECT (SELECT COUNT(*) FROM ${ready}) + (SELECT COUNT(*) FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?)`),
+    countReady: one(`SELECT (SELECT COUNT(*) FROM ${ready}) + (SELECT COUNT(*) FROM ${leased} WHERE ${pastLease})`),
     countReadyUpTo: one(`SELECT COUNT(*) FROM (SELECT 1 FROM ${ready} LIMIT ?)`),
-    existsReady: one(`SELECT EXISTS (SELECT 1 FROM ${ready}) OR EXISTS (SELECT 1 FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?)`),
+    existsReady: one(`SELECT EXISTS (SELECT 1 FROM ${ready}) OR EXISTS (SELECT 1 FROM ${leased} WHERE ${pastLease})`),
     peek: s(
       `SELECT _id, data, pq_crc FROM ${q} WHERE _id IN (SELECT _id FROM (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT ?) ` +
-        `UNION ALL SELECT _id FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?) ORDER BY ${order} LIMIT ?`,
+        `UNION ALL SELECT _id FROM ${leased} WHERE ${pastLease}) ORDER BY ${order} LIMIT ?`,
     ),
     // held and not yet due again (a row whose lease ran out counts as ready, above). Param: now.
-    countUnack: one(`SELECT COUNT(*) FROM ${q} WHERE _id >= ${ufrom} AND ${held} AND NOT COALESCE(pq_lease > ${NO_LEASE} AND pq_lease <= ?, 0)`),
+    countUnack: one(`SELECT COUNT(*) FROM ${q} WHERE _id >= ${ufrom} AND ${held} AND NOT COALESCE(${pastLease}, 0)`),
     existsUnack: one(`SELECT EXISTS (SELECT 1 FROM ${q} WHERE _id >= ${ufrom} AND ${held})`),
     // acked and failed rows have no index (keeping one costs every ack a page write): these count by a scan
     countStatus: one(`SELECT COUNT(*) FROM ${q} WHERE status = ?`),
     nextLease: one(`SELECT MIN(pq_lease) FROM ${leased} WHERE ${LEASED}`),
-    expire: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${LEASED} AND pq_lease <= ?`),
+    expire: s(`UPDATE ${leased} SET status = ${READY}, ${free} WHERE ${pastLease}`),
     // One statement, its own transaction (a write statement takes the write lock before it reads): the next message
     // among the ready ones and those whose lease ran out, as `expire` followed by `takeMany(1)` would choose it.
     // (Written with MIN/MAX aggregates: a compound SELECT with ORDER BY costs three temporary b-trees per get.)
     // Params: owner, lease, seq, cursor, now.
     takeNext: s(
       `${take}WHERE _id = (SELECT ${first}(x) FROM (SELECT (SELECT _id FROM ${ready} ORDER BY ${order} LIMIT 1) AS x ` +
-        `UNION ALL SELECT ${first}(_id) FROM ${leased} WHERE ${LEASED} AND pq_lease <= ?)) ${cols}`,
+        `UNION ALL SELECT ${first}(_id) FROM ${leased} WHERE ${pastLease})) ${cols}`,
     ),
     // The same without the lease branch, for an instance that sets no leases while none are seen in the table
     // (checked at every sweep, so at least once a second). Params: owner, lease, seq, cursor.
